@@ -1,0 +1,112 @@
+"""The `sme-bot` command."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable
+
+from bot.config import Settings
+from knowledge.loader import KnowledgeError
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.engine import Engine
+
+    return Engine.from_settings(settings)
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """Chat in the terminal (or answer JSON lines with --jsonl)."""
+    from bot.channels import console
+
+    engine = _engine(settings)
+    if args.jsonl:
+        console.run_jsonl(engine, sys.stdin, sys.stdout)
+    else:
+        console.run_interactive(engine, sys.stdin, sys.stdout)
+    return 0
+
+
+def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Validate a knowledge directory and print every problem."""
+    from knowledge.model import Knowledge
+
+    directory = args.dir or settings.knowledge_dir
+    try:
+        kb = Knowledge.load(directory)
+    except KnowledgeError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"\n{len(exc.problems)}件の問題があります。上の行の「ファイル名:行番号」の箇所を直してから、もう一度確認してください。")
+        return 1
+    print(f"問題はありません（回答項目 {len(kb.entries)}件、連絡先 {len(kb.contacts)}件、版 {kb.version}）。")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the web app locally."""
+    from bot.app import create_app
+
+    app = create_app(settings)
+    print(f"http://{args.host}:{args.port}/ で起動しました（終了は Ctrl+C）。")
+    app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    """Bring the database schema to the newest migration."""
+    from storage.db import Database
+
+    Database(settings.database_url).upgrade()
+    print("データベースを最新の状態にしました。")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="sme-bot", description="いわき市 中小企業支援チャットボット")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="ターミナルでボットと会話する")
+    chat.add_argument("--jsonl", action="store_true", help="1行1JSONで入出力する（スクリプト・テスト用）")
+    chat.set_defaults(func=cmd_chat)
+
+    serve = sub.add_parser("serve", help="Webアプリ（Webhook、Webチャット）を起動する")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    kb = sub.add_parser("kb", help="知識ベース（YAML）の確認").add_subparsers(dest="kb_command", required=True)
+    check = kb.add_parser("check", help="YAMLの誤りを確認する")
+    check.add_argument("dir", nargs="?", type=Path, help="確認するフォルダ（省略時は KNOWLEDGE_DIR か同梱のもの）")
+    check.set_defaults(func=cmd_kb_check)
+
+    db = sub.add_parser("db", help="データベースの管理").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="スキーマを最新にする").set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line."""
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for stream in (sys.stdout, sys.stdin):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    try:
+        return args.func(args, settings)
+    except KnowledgeError as exc:
+        print("知識ベースに誤りがあるため起動できません。`sme-bot kb check` で確認してください。", file=sys.stderr)
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

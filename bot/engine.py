@@ -1,0 +1,131 @@
+"""One turn: de-duplicate, load the conversation, route to a handler, save state and effects in one transaction."""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+from bot.config import TOKYO, Settings
+from bot.messages import Incoming, TurnResult
+from handlers import router, smalltalk
+from handlers.base import AddReminder, Conversation, CreateLead, Effect, ForgetUser, RecordQuestion, Turn
+from handlers.replies import Reply
+from knowledge.model import Knowledge
+from storage import repository
+from storage.db import Database
+from storage.models import User
+
+log = logging.getLogger(__name__)
+
+# Longer messages are cut before matching: nobody asks a question in 2,000 characters, and the
+# cost of tokenising must stay bounded whatever is sent.
+MAX_TEXT = 2000
+# The last questions a user asked are kept so a lead can show the secretariat what led to it.
+RECENT_QUESTIONS = 5
+
+
+class Engine:
+    """The same conversation logic for every channel."""
+
+    def __init__(self, db: Database, settings: Settings, knowledge: Knowledge | Callable[[], Knowledge]):
+        self.db = db
+        self.settings = settings
+        self._knowledge = knowledge if callable(knowledge) else (lambda: knowledge)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Engine":
+        """Load the knowledge (refusing a broken one) and open the database, ready to answer."""
+        knowledge = Knowledge.load(settings.knowledge_dir)
+        db = Database(settings.database_url)
+        db.prepare()
+        return cls(db, settings, knowledge)
+
+    @property
+    def kb(self) -> Knowledge:
+        """Return the knowledge currently served."""
+        return self._knowledge()
+
+    def handle(self, incoming: Incoming) -> TurnResult:
+        """Answer one message; a redelivered event returns a duplicate result with no replies."""
+        kb = self.kb
+        now = incoming.now
+        text = incoming.text[:MAX_TEXT]
+        with self.db.transaction() as session:
+            if incoming.event_id and not repository.claim_event(session, incoming.channel, incoming.event_id, now):
+                log.info("duplicate event skipped channel=%s event=%s", incoming.channel, incoming.event_id)
+                return TurnResult("duplicate", (), duplicate=True)
+            user = repository.lock_user(session, incoming.channel, incoming.user_id, now, self.settings.user_hash_salt)
+            user.last_seen_at = now
+            user.active = True
+            row = repository.load_conversation(session, user)
+            conversation = Conversation.from_json(row.state)
+            turn = Turn(text=text, now=now, kb=kb, conversation=conversation, postback=incoming.postback,
+                        channel=incoming.channel, is_group=incoming.is_group)
+            outcome = router.respond(turn)
+            lead_ids = self._apply(session, user, outcome.effects, conversation, now)
+            if any(isinstance(e, ForgetUser) for e in outcome.effects):
+                memory: dict = {}
+            else:
+                memory = dict(outcome.memory if outcome.memory is not None else conversation.memory)
+                if not incoming.postback and text.strip():
+                    memory["recent_questions"] = (list(memory.get("recent_questions", [])) + [text[:200]])[-RECENT_QUESTIONS:]
+            memory = router.remember_choices(outcome, memory)
+            saved = Conversation(flow=outcome.flow, flow_data=dict(outcome.flow_data) if outcome.flow else {},
+                                 updated_at=now, memory=memory)
+            row.state = saved.to_json()
+            row.version += 1
+            row.updated_at = now
+            repository.log_turn(session, user, incoming.channel, outcome.intent, outcome.flow,
+                                outcome.entry_id, outcome.score, now)
+        log.info("turn channel=%s user=%s intent=%s entry=%s score=%s flow=%s",
+                 incoming.channel, user.user_hash[:12], outcome.intent, outcome.entry_id, outcome.score, outcome.flow)
+        return TurnResult(outcome.intent, outcome.replies, outcome.flow, outcome.entry_id, outcome.score,
+                          lead_ids=tuple(lead_ids))
+
+    def greet(self, channel: str, user_id: str, now: datetime) -> TurnResult:
+        """Greet a user who added the bot; a returning user is welcomed back."""
+        with self.db.transaction() as session:
+            existing = repository.find_user(session, channel, user_id)
+            returning = existing is not None
+            user = repository.lock_user(session, channel, user_id, now, self.settings.user_hash_salt)
+            user.active = True
+            user.last_seen_at = now
+        outcome = smalltalk.greet(Turn(text="", now=now, kb=self.kb), returning)
+        return TurnResult(outcome.intent, outcome.replies)
+
+    def deactivate(self, channel: str, user_id: str, now: datetime) -> None:
+        """Mark a user inactive (they blocked or unfollowed the bot): nothing more is pushed to them."""
+        with self.db.transaction() as session:
+            user = repository.find_user(session, channel, user_id)
+            if user is not None:
+                user.active = False
+                user.last_seen_at = now
+                repository.cancel_reminders(session, user)
+
+    def canned(self, intent: str, text: str) -> TurnResult:
+        """Return a fixed reply with the menu (e.g. for a sticker or an image)."""
+        return TurnResult(intent, (Reply(text, choices=smalltalk.menu_choices(self.kb.messages)),))
+
+    def _apply(self, session: Session, user: User, effects: tuple[Effect, ...], conversation: Conversation,
+               now: datetime) -> list[int]:
+        lead_ids = []
+        for effect in effects:
+            if isinstance(effect, RecordQuestion):
+                repository.record_question(session, effect.text, effect.reason, effect.best_entry_id, effect.score, now)
+            elif isinstance(effect, CreateLead):
+                lead = repository.create_lead(session, user, effect, list(conversation.memory.get("recent_questions", [])), now)
+                lead_ids.append(lead.id)
+            elif isinstance(effect, AddReminder):
+                repository.add_reminder(session, user, effect.seminar_id, date.fromisoformat(effect.starts_on), effect.remind_at, now)
+            elif isinstance(effect, ForgetUser):
+                repository.forget_user(session, user)
+        return lead_ids
+
+
+def now_in_tokyo() -> datetime:
+    """Return the current time in Asia/Tokyo."""
+    return datetime.now(TOKYO)
+
+

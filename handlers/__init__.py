@@ -1,0 +1,1 @@
+"""What the bot can do, one module per capability; pure functions of a Turn."""

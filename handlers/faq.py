@@ -1,0 +1,129 @@
+"""Answer questions about programs and facts from the knowledge base, or say honestly that we are not sure."""
+from __future__ import annotations
+
+from datetime import date
+
+from handlers.base import Outcome, RecordQuestion, Turn
+from handlers.replies import Card, CardButton, Choice, Reply
+from handlers.smalltalk import menu_choices
+from knowledge.index import Hit
+from knowledge.model import AnswerableEntry, Knowledge
+from knowledge.schema import Fact
+from knowledge.text import reading_key, surface_key
+
+# Calibrated on tests/questions/ (faq and out_of_scope sets) with `sme-bot kb explain`:
+# at or above ANSWER_AT with a clear lead over the runner-up, the best entry is answered;
+# between SUGGEST_AT and ANSWER_AT the closest entries are offered as choices; below, fallback.
+ANSWER_AT = 0.60
+SUGGEST_AT = 0.45
+CLEAR_LEAD = 0.06
+# A score this high is an answer even when a sibling entry scores close to it.
+SURE_AT = 0.85
+POSTBACK_PREFIX = "faq:"
+MAX_SUGGESTIONS = 3
+
+
+def handoff_choice(turn: Turn) -> Choice:
+    """Return the "talk to a person" choice offered wherever the bot is unsure."""
+    return Choice(turn.kb.messages.handoff_label, "handoff:start")
+
+
+def respond(turn: Turn) -> Outcome:
+    """Answer the question, offer the closest entries, or fall back."""
+    kb = turn.kb
+    if turn.postback and turn.postback.startswith(POSTBACK_PREFIX):
+        entry = kb.entries.get(turn.postback[len(POSTBACK_PREFIX):])
+        if entry is not None:
+            return _answer(turn, entry, 1.0, [])
+    hits = kb.index.search(turn.text, limit=MAX_SUGGESTIONS + 1)
+    if not hits:
+        return fallback(turn, None)
+    best = hits[0]
+    lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
+    if best.score >= SURE_AT or (best.score >= ANSWER_AT and lead >= CLEAR_LEAD):
+        return _answer(turn, kb.entries[best.entry_id], best.score, hits[1:])
+    if best.score >= SUGGEST_AT:
+        return _suggest(turn, hits)
+    return fallback(turn, best)
+
+
+def fallback(turn: Turn, closest: Hit | None) -> Outcome:
+    """Say what the bot can help with, and record the question for the admins."""
+    record = RecordQuestion(turn.text[:1000], "fallback", closest.entry_id if closest else None,
+                            round(closest.score, 3) if closest else None)
+    return Outcome("fallback", (Reply(turn.kb.messages.fallback, choices=menu_choices(turn.kb.messages)),),
+                   effects=(record,), score=round(closest.score, 3) if closest else None)
+
+
+def _suggest(turn: Turn, hits: list[Hit]) -> Outcome:
+    kb = turn.kb
+    picks = [h for h in hits if h.score >= SUGGEST_AT][:MAX_SUGGESTIONS]
+    choices = tuple(Choice(kb.entries[h.entry_id].entry.short_title, POSTBACK_PREFIX + h.entry_id) for h in picks)
+    lines = "\n".join(f"・{kb.entries[h.entry_id].entry.title}" for h in picks)
+    record = RecordQuestion(turn.text[:1000], "low_confidence", hits[0].entry_id, round(hits[0].score, 3))
+    text = f"{kb.messages.not_sure}\n{lines}"
+    return Outcome("faq", (Reply(text, choices=choices + (handoff_choice(turn),)),),
+                   effects=(record,), score=round(hits[0].score, 3))
+
+
+def asked_facts(question: str, entry: AnswerableEntry) -> list[Fact]:
+    """Return the facts of an entry that the question asks about (by their cue words)."""
+    q_surface, q_reading = surface_key(question), reading_key(question)
+    found = []
+    for fact in entry.entry.facts:
+        for cue in fact.cues:
+            cue_surface, cue_reading = surface_key(cue), reading_key(cue)
+            if (cue_surface and cue_surface in q_surface) or (len(cue_reading) >= 2 and cue_reading in q_reading):
+                found.append(fact)
+                break
+    return found
+
+
+def render_entry(kb: Knowledge, entry: AnswerableEntry, today: date, facts: list[Fact]) -> Card:
+    """Render an entry as a card: title, the facts asked about, the answer, contacts, year and source."""
+    e = entry.entry
+    notes = [kb.messages.as_of_note.format(as_of=entry.as_of)]
+    if e.valid_until and today > e.valid_until:
+        notes.append(kb.messages.outdated_note.format(valid_until=_japanese_date(e.valid_until)))
+    notes.append(f"出典：{e.section}")
+    contacts = [kb.contacts[c] for c in e.contacts if c in kb.contacts]
+    contact_lines = [
+        kb.messages.contact_line.format(name=c.name, phone=c.phone) if c.phone else f"お問い合わせ：{c.name}"
+        for c in contacts
+    ]
+    buttons = tuple(CardButton(c.name, tel=c.phone) for c in contacts if c.phone)
+    if e.url:
+        buttons += (CardButton("詳しく見る", url=e.url),)
+    body = "\n".join([e.answer.strip(), *(line for line, c in zip(contact_lines, contacts) if not c.phone)])
+    return Card(
+        kind="program",
+        title=e.title,
+        alt_text=f"{e.short_title}のご案内（{entry.as_of}時点）",
+        subtitle=f"実施：{e.run_by}" if e.run_by else None,
+        rows=tuple((f.label, f.value) for f in facts),
+        body=body,
+        footer="\n".join(notes),
+        buttons=buttons,
+    )
+
+
+def _answer(turn: Turn, entry: AnswerableEntry, score: float, others: list[Hit]) -> Outcome:
+    kb = turn.kb
+    facts = asked_facts(turn.text, entry) if score < 1.0 or not turn.postback else []
+    card = render_entry(kb, entry, turn.now.date(), facts)
+    lead = ""
+    if facts:
+        lead = "ご質問の点についてお答えします。\n" + "\n".join(f"{f.label}：{f.value}" for f in facts)
+    related = tuple(
+        Choice(kb.entries[h.entry_id].entry.short_title, POSTBACK_PREFIX + h.entry_id)
+        for h in others[:2]
+        if h.score >= SUGGEST_AT and h.entry_id != entry.id
+    )
+    memory = dict(turn.memory)
+    memory["last_entry"] = entry.id
+    return Outcome("faq", (Reply(lead, cards=(card,), choices=related + (handoff_choice(turn),)),),
+                   entry_id=entry.id, score=round(score, 3), memory=memory)
+
+
+def _japanese_date(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"

@@ -1,0 +1,101 @@
+"""Route one turn to the capability that should answer it."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from types import ModuleType
+
+from handlers import faq, smalltalk
+from handlers.base import Outcome, Turn
+from handlers.replies import Choice, Reply
+from knowledge.text import surface_key
+
+# A multi-turn flow left idle this long is ended; the user is told when they come back.
+FLOW_TIMEOUT = timedelta(minutes=30)
+
+# Multi-turn flows, each a module with NAME, wants(turn), start(turn), step(turn) -> Outcome | None
+# (None: the message is not an answer to the pending question) and cancel(turn) -> Outcome.
+FLOWS: list[ModuleType] = []
+# Single-turn capabilities, asked in order, each with wants(turn) and respond(turn); faq answers the rest.
+CAPABILITIES: list[ModuleType] = [smalltalk]
+
+
+def respond(turn: Turn) -> Outcome:
+    """Decide the outcome of one turn."""
+    turn = _resolve_typed_choice(turn)
+    notice: tuple[Reply, ...] = ()
+    conversation = turn.conversation
+    if conversation.flow and conversation.updated_at and turn.now - conversation.updated_at > FLOW_TIMEOUT:
+        notice = (Reply(turn.kb.messages.flow_timed_out),)
+        turn = replace(turn, conversation=replace(conversation, flow=None, flow_data={}))
+    outcome = _route(turn)
+    return outcome.with_prefix(*notice) if notice else outcome
+
+
+def _route(turn: Turn) -> Outcome:
+    flow = _flow(turn.conversation.flow)
+    if _is_cancel(turn):
+        if flow is not None:
+            return flow.cancel(turn)
+        return Outcome("cancel", (Reply(turn.kb.messages.nothing_to_cancel, choices=smalltalk.menu_choices(turn.kb.messages)),))
+    if flow is not None:
+        stepped = flow.step(turn)
+        if stepped is not None:
+            return stepped
+        # Not an answer to the pending question: answer it, keep the flow and offer to resume.
+        answered = _route_fresh(turn)
+        if answered.flow is not None:  # the user started another flow; the old one is dropped
+            return answered
+        resume = Reply(turn.kb.messages.resume_prompt,
+                       choices=(Choice(turn.kb.messages.resume_label, f"{flow.NAME}:resume"),
+                                Choice(turn.kb.messages.cancel_words[0], "cancel")))
+        return replace(answered, replies=answered.replies + (resume,), flow=flow.NAME,
+                       flow_data=turn.flow_data)
+    return _route_fresh(turn)
+
+
+def _route_fresh(turn: Turn) -> Outcome:
+    for flow in FLOWS:
+        if flow.wants(turn):
+            return flow.start(turn)
+    for capability in CAPABILITIES:
+        if capability.wants(turn):
+            return capability.respond(turn)
+    return faq.respond(turn)
+
+
+def _flow(name: str | None) -> ModuleType | None:
+    return next((f for f in FLOWS if f.NAME == name), None)
+
+
+def _is_cancel(turn: Turn) -> bool:
+    if turn.postback == "cancel":
+        return True
+    key = surface_key(turn.text)
+    return bool(key) and any(surface_key(w) == key for w in turn.kb.messages.cancel_words)
+
+
+def _resolve_typed_choice(turn: Turn) -> Turn:
+    """Treat a typed label of a choice offered last turn (or of the menu) like a tap."""
+    if turn.postback:
+        return turn
+    key = surface_key(turn.text)
+    offered = dict(turn.memory.get("choices") or [])
+    for label, payload in offered.items():
+        if surface_key(label) == key:
+            return replace(turn, postback=payload) if payload != label else turn
+    for item in turn.kb.messages.menu:
+        if surface_key(item.label) == key:
+            return replace(turn, text=item.text)
+    return turn
+
+
+def remember_choices(outcome: Outcome, memory: dict) -> dict:
+    """Store the choices offered this turn, so typing a label next turn works like tapping it."""
+    choices: list[list[str]] = []
+    for reply in outcome.replies:
+        for choice in reply.choices:
+            choices.append([choice.label, choice.payload])
+    memory = dict(memory)
+    memory["choices"] = choices
+    return memory

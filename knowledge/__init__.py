@@ -1,0 +1,1 @@
+"""What the bot knows: the YAML files admins edit, their schema, the loader and the search index."""

@@ -1,0 +1,128 @@
+"""The shape of every knowledge file, checked with pydantic when the knowledge loads."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+# LINE limits quick-reply labels to 20 characters; checked here so an edit can't break LINE later.
+LABEL_MAX = 20
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=LABEL_MAX)]
+EntryId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^0\d{1,4}-\d{1,4}-\d{3,4}$")]
+
+
+class Strict(BaseModel):
+    """A model that rejects unknown keys, so a misspelt key is reported, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Fact(Strict):
+    """One fact users ask about directly (a cap, a rate, a phone, a count, a period)."""
+
+    label: NonEmpty
+    value: NonEmpty
+    cues: list[NonEmpty] = Field(min_length=1)
+
+
+class Entry(Strict):
+    """One program or fact users ask about."""
+
+    id: EntryId
+    title: NonEmpty
+    short_title: Label
+    category: NonEmpty | None = None
+    run_by: NonEmpty | None = None
+    section: NonEmpty
+    as_of: NonEmpty | None = None
+    valid_until: date | None = None
+    keywords: list[NonEmpty] = Field(min_length=1)
+    questions: list[NonEmpty] = Field(min_length=3)
+    answer: NonEmpty
+    facts: list[Fact] = []
+    contacts: list[EntryId] = []
+    url: NonEmpty | None = None
+
+
+class EntriesFile(Strict):
+    """A file of entries; `as_of` is the year the facts are from, for every entry without its own."""
+
+    as_of: NonEmpty
+    entries: list[Entry] = Field(min_length=1)
+
+
+class Contact(Strict):
+    """A desk users can call."""
+
+    id: EntryId
+    name: NonEmpty
+    phone: Phone | None = None
+    note: NonEmpty | None = None
+    url: NonEmpty | None = None
+
+
+class ContactsFile(Strict):
+    """The phone book every entry's `contacts` refers to."""
+
+    contacts: list[Contact] = Field(min_length=1)
+
+
+class SynonymsFile(Strict):
+    """Words that mean the same to users; the first of each group is the one used for matching."""
+
+    groups: list[list[NonEmpty]] = Field(min_length=1)
+    noise: list[NonEmpty] = []  # phrases that carry no meaning for matching ("教えて", "について")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_have_two_words(cls, groups: list[list[str]]) -> list[list[str]]:
+        for group in groups:
+            if len(group) < 2:
+                raise ValueError(f"同義語のグループ {group} には2語以上を書いてください")
+        return groups
+
+
+class MenuItem(Strict):
+    """One item of the main menu: the button label and the text it sends."""
+
+    label: Label
+    text: NonEmpty
+
+
+class MessagesFile(Strict):
+    """The bot's own wording: greetings, help, fallback, notes."""
+
+    greeting: NonEmpty
+    welcome_back: NonEmpty
+    help: NonEmpty
+    thanks: NonEmpty
+    fallback: NonEmpty
+    not_sure: NonEmpty
+    as_of_note: NonEmpty  # "{as_of}" is replaced
+    outdated_note: NonEmpty  # "{valid_until}" is replaced
+    contact_line: NonEmpty  # "{name}" and "{phone}" are replaced
+    handoff_label: Label
+    cancelled: NonEmpty
+    nothing_to_cancel: NonEmpty
+    flow_timed_out: NonEmpty
+    resume_prompt: NonEmpty
+    resume_label: Label
+    apology: NonEmpty
+    non_text: NonEmpty
+    group_only_mentions: NonEmpty
+    greeting_words: list[NonEmpty] = Field(min_length=1)
+    thanks_words: list[NonEmpty] = Field(min_length=1)
+    help_words: list[NonEmpty] = Field(min_length=1)
+    cancel_words: list[NonEmpty] = Field(min_length=1)
+    menu: list[MenuItem] = Field(min_length=1, max_length=13)
+
+    @model_validator(mode="after")
+    def _placeholders_present(self) -> "MessagesFile":
+        for name, placeholder in (("as_of_note", "{as_of}"), ("outdated_note", "{valid_until}")):
+            if placeholder not in getattr(self, name):
+                raise ValueError(f"{name} には {placeholder} を含めてください")
+        return self

@@ -1,0 +1,100 @@
+"""Japanese text keys for matching: normalised surface forms and readings.
+
+Users type on phones: hiragana only, half-width katakana, the wrong IME conversion
+(奨学金「変換」 for 返還). Comparing by reading (katakana, from Sudachi) as well as by
+surface form lets all of those reach the same key.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+from sudachipy import Dictionary, SplitMode
+
+_PUNCT = re.compile(r"[\s\u3000!-/:-@\[-`{-~、。・「」『』（）【】〔〕［］｛｝〈〉《》！？!?…‥〜～ー―－‐・※☆★♪♡♥◆◇○●◎□■△▲▽▼→←↑↓]+")
+# Readings fold a few distinctions users do not make reliably when typing.
+_READING_FOLD = str.maketrans({"ヅ": "ズ", "ヂ": "ジ", "ヲ": "オ", "ヮ": "ワ", "ヵ": "カ", "ヶ": "ケ"})
+_SMALL_TO_LARGE = str.maketrans("ァィゥェォャュョ", "アイウエオヤユヨ")
+_DROP_POS = {"助詞", "助動詞", "補助記号", "空白"}
+_KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
+# Sudachi leaves words it does not know in their own script; these ranges need a reading of their own.
+_HIRAGANA = re.compile(r"[\u3041-\u3096]")
+
+
+def nfkc(text: str) -> str:
+    """Normalise width, compatibility characters and case."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def to_katakana(text: str) -> str:
+    """Fold hiragana to katakana."""
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+
+
+def to_hiragana(text: str) -> str:
+    """Fold katakana to hiragana."""
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+
+
+def surface_key(text: str) -> str:
+    """Return the surface form for matching: NFKC, lower case, hiragana, no punctuation or spaces."""
+    return _PUNCT.sub("", to_hiragana(nfkc(text)))
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():  # type: ignore[no-untyped-def]
+    return Dictionary(dict="core").create(mode=SplitMode.C)
+
+
+@lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[tuple[str, str, str], ...]:
+    """Return (surface, reading, part of speech) for each morpheme of NFKC text."""
+    return tuple(
+        (m.surface(), m.reading_form(), m.part_of_speech()[0]) for m in _tokenizer().tokenize(text)
+    )
+
+
+def _fold_reading(reading: str) -> str:
+    reading = reading.translate(_READING_FOLD)
+    return _PUNCT.sub("", reading)
+
+
+@lru_cache(maxsize=8192)
+def reading_key(text: str) -> str:
+    """Return the reading of a text in katakana, without particles (when the text has kanji)."""
+    text = nfkc(text)
+    if not text.strip():
+        return ""
+    # Sudachi splits hiragana-only input unreliably (しょうがくきん → しょう/が/く/きん) and
+    # would tag parts of it as particles; only trust its particle tags when kanji give it context.
+    drop_particles = bool(_KANJI.search(text))
+    parts = []
+    for surface, reading, pos in _tokens(text[:2000]):
+        if drop_particles and pos in _DROP_POS and _HIRAGANA.fullmatch(surface[:1] or "x"):
+            continue
+        if pos == "補助記号" or pos == "空白":
+            continue
+        if not reading or reading == "キゴウ":
+            reading = to_katakana(surface)
+        parts.append(reading)
+    return _fold_reading("".join(parts))
+
+
+def loose_reading(reading: str) -> str:
+    """Fold small kana to large ones (ケイエイ/ケーエー typos survive better without small kana)."""
+    return reading.translate(_SMALL_TO_LARGE)
+
+
+def bigrams(key: str) -> set[str]:
+    """Return the character bigrams of a key (a one-character key is its own gram)."""
+    if len(key) < 2:
+        return {key} if key else set()
+    return {key[i : i + 2] for i in range(len(key) - 1)}
+
+
+def has_any(text: str, words: Iterable[str]) -> bool:
+    """Tell whether the text contains any of the words, compared by surface key."""
+    key = surface_key(text)
+    return any(surface_key(w) and surface_key(w) in key for w in words)

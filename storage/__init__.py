@@ -1,0 +1,1 @@
+"""What the bot remembers: SQLAlchemy models, a small repository API, Alembic migrations."""

@@ -1,0 +1,109 @@
+"""The database: engine set-up for SQLite and PostgreSQL, transactions and migrations."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Return a SQLAlchemy URL, rewriting Heroku's postgres:// to the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def alembic_config(url: str) -> Config:
+    """Return an Alembic config for this database, without an alembic.ini on disk."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+class Database:
+    """A connection pool and the way to run a unit of work in one transaction."""
+
+    def __init__(self, url: str, **engine_options: Any):
+        self.url = normalise_url(url)
+        self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
+        self.engine = _create_engine(self.url, self.is_sqlite, **engine_options)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Run a unit of work: commit on success, roll back on any exception."""
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration."""
+        with self.engine.begin() as connection:
+            config = alembic_config(self.url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def is_current(self) -> bool:
+        """Tell whether the schema is at the newest migration."""
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() == head
+
+    def prepare(self) -> None:
+        """Make the schema usable: SQLite upgrades itself; PostgreSQL must be upgraded by `sme-bot db upgrade`."""
+        if self.is_current():
+            return
+        if self.is_sqlite:
+            log.info("creating or upgrading the SQLite schema")
+            self.upgrade()
+            return
+        raise RuntimeError("データベースのスキーマが最新ではありません。`sme-bot db upgrade` を実行してください。")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
+    if not is_sqlite:
+        options.setdefault("pool_pre_ping", True)
+        return create_engine(url, **options)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    options.setdefault("poolclass", NullPool)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
+
+    # pysqlite's own transaction handling defers BEGIN and would let two writers read the same
+    # conversation; take the write lock at BEGIN instead (SQLAlchemy docs, "Serializable isolation").
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,136 @@
+"""A small repository API over the models: what the engine, the worker and the CLI need."""
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from handlers.base import CreateLead
+
+from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, RecordedQuestion, Reminder, TurnLog, User
+
+
+def user_hash(platform: str, platform_user_id: str, salt: str) -> str:
+    """Return the pseudonymous id used in analytics and logs instead of the platform's user id."""
+    return hashlib.sha256(f"{salt}:{platform}:{platform_user_id}".encode()).hexdigest()[:32]
+
+
+def _insert(session: Session, model: type) -> Any:
+    """Return an INSERT that can skip conflicts on this dialect."""
+    return (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert(model)  # type: ignore[union-attr]
+
+
+def claim_event(session: Session, platform: str, event_id: str, now: datetime) -> bool:
+    """Record a delivery id; False if it was already processed (redelivery or a concurrent twin).
+
+    Runs in the caller's transaction: if the turn fails later, the claim is rolled back with it
+    and the platform's retry is processed normally.
+    """
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(platform=platform, event_id=event_id[:128], created_at=now))
+        return True
+    except IntegrityError:
+        return False
+
+
+def lock_user(session: Session, platform: str, platform_user_id: str, now: datetime, salt: str) -> User:
+    """Get or create the user and their conversation, holding the conversation's row lock.
+
+    The lock (FOR UPDATE on PostgreSQL, the write lock taken at BEGIN on SQLite) serialises two
+    turns of the same user, so no questionnaire answer is lost or interleaved.
+    """
+    stmt = _insert(session, User).values(
+        platform=platform, platform_user_id=platform_user_id,
+        user_hash=user_hash(platform, platform_user_id, salt), active=True, created_at=now, last_seen_at=now,
+    ).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
+    session.execute(stmt)
+    user = session.execute(
+        select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
+    ).scalar_one()
+    session.execute(
+        _insert(session, ConversationRow).values(user_id=user.id, state={}, version=0, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["user_id"])
+    )
+    return user
+
+
+def load_conversation(session: Session, user: User) -> ConversationRow:
+    """Return the user's conversation row, locked for this transaction."""
+    return session.execute(
+        select(ConversationRow).where(ConversationRow.user_id == user.id).with_for_update()
+    ).scalar_one()
+
+
+def find_user(session: Session, platform: str, platform_user_id: str) -> User | None:
+    """Return the user if known."""
+    return session.execute(
+        select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
+    ).scalar_one_or_none()
+
+
+def record_question(session: Session, text: str, reason: str, best_entry_id: str | None,
+                    score: float | None, now: datetime) -> None:
+    """Record a question the bot could not answer confidently (no user id)."""
+    session.add(RecordedQuestion(text=text, reason=reason, best_entry_id=best_entry_id, score=score, created_at=now))
+
+
+def log_turn(session: Session, user: User, channel: str, intent: str, flow: str | None,
+             entry_id: str | None, score: float | None, now: datetime) -> None:
+    """Log an answered turn for statistics (hashed user, no text)."""
+    session.add(TurnLog(user_hash=user.user_hash, channel=channel, intent=intent, flow=flow,
+                        entry_id=entry_id, score=score, created_at=now))
+
+
+def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
+    """Queue a delivery once per idempotency key; False if that key was already queued."""
+    result = session.execute(
+        _insert(session, OutboxItem).values(kind=kind, key=key, payload=payload, status="pending", attempts=0,
+                                            next_attempt_at=now, created_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return bool(result.rowcount)
+
+
+def add_reminder(session: Session, user: User, seminar_id: str, starts_on: date, remind_at: datetime,
+                 now: datetime) -> bool:
+    """Store a reminder wish once per user and occurrence; False if it existed already."""
+    result = session.execute(
+        _insert(session, Reminder).values(user_id=user.id, seminar_id=seminar_id, starts_on=starts_on,
+                                          remind_at=remind_at, status="pending", created_at=now)
+        .on_conflict_do_nothing(index_elements=["user_id", "seminar_id", "starts_on"])
+    )
+    return bool(result.rowcount)
+
+
+def forget_user(session: Session, user: User) -> None:
+    """Delete the user's conversation history and open reminders."""
+    session.execute(delete(Reminder).where(Reminder.user_id == user.id, Reminder.status == "pending"))
+    conversation = session.get(ConversationRow, user.id)
+    if conversation is not None:
+        conversation.state = {}
+        conversation.version += 1
+
+
+def cancel_reminders(session: Session, user: User) -> None:
+    """Cancel the user's pending reminders (they unfollowed the bot)."""
+    session.execute(update(Reminder).where(Reminder.user_id == user.id, Reminder.status == "pending")
+                    .values(status="cancelled"))
+
+
+def create_lead(session: Session, user: User, request: "CreateLead", recent_questions: list[str],
+                now: datetime) -> Lead:
+    """Write a lead and queue its delivery to the secretariat, in the caller's transaction."""
+    lead = Lead(user_id=user.id, status="queued", name=request.name, business=request.business,
+                contact=request.contact, topic=request.topic, preferred_time=request.preferred_time,
+                details={**dict(request.details), "recent_questions": recent_questions}, created_at=now)
+    session.add(lead)
+    session.flush()
+    enqueue(session, "lead", f"lead:{lead.id}", {"lead_id": lead.id}, now)
+    return lead
