@@ -1,7 +1,7 @@
 """Replies as handlers build them: text, choices and cards, independent of any platform."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,24 @@ class Reply:
         parts = [self.text] if self.text else []
         parts.extend(card.as_text() for card in self.cards)
         return "\n\n".join(parts)
+
+
+def replies_to_json(replies: tuple[Reply, ...] | list[Reply]) -> list[dict]:
+    """Serialise replies for the outbox (a push delivered later by the worker)."""
+    return [asdict(r) for r in replies]
+
+
+def replies_from_json(raw: list[dict]) -> tuple[Reply, ...]:
+    """Rebuild replies serialised by replies_to_json()."""
+    return tuple(
+        Reply(
+            text=r.get("text", ""),
+            cards=tuple(
+                Card(**{**c, "rows": tuple(tuple(row) for row in c.get("rows", ())),
+                        "buttons": tuple(CardButton(**b) for b in c.get("buttons", ()))})
+                for c in r.get("cards", ())
+            ),
+            choices=tuple(Choice(**ch) for ch in r.get("choices", ())),
+        )
+        for r in raw
+    )
