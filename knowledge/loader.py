@@ -117,14 +117,17 @@ def read_yaml(path: Path) -> tuple[Parsed | None, list[Problem]]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # An unclosed quote or bracket is only noticed where the file ends; the place it was
+        # opened (the context mark) is where the admin has to look.
+        mark = exc.context_mark if exc.context_mark and "end of stream" in str(exc.problem) else exc.problem_mark
+        mark = mark or exc.context_mark
         line = mark.line + 1 if mark else None
         return None, [
             Problem(
                 name,
                 line,
-                f"YAMLの書き方に誤りがあります（{exc.problem or exc}）。"
-                "字下げ（スペース）や「:」の後の空白、引用符の閉じ忘れを確認してください。",
+                f"YAMLの書き方に誤りがあります（{exc.context or ''} {exc.problem or exc}）。"
+                "字下げ（スペース）や「:」の後の空白、引用符やカッコの閉じ忘れを確認してください。",
             )
         ]
     except yaml.YAMLError as exc:
