@@ -22,7 +22,11 @@ def user_hash(platform: str, platform_user_id: str, salt: str) -> str:
 
 
 def _insert(session: Session, model: type) -> Any:
-    """Return an INSERT that can skip conflicts on this dialect."""
+    """Return an INSERT that can skip conflicts on this dialect.
+
+    Whether a row was inserted is told by RETURNING, not rowcount: psycopg reports -1 for an
+    INSERT … ON CONFLICT DO NOTHING run through SQLAlchemy, which would read as "inserted".
+    """
     return (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert(model)  # type: ignore[union-attr]
 
 
@@ -93,9 +97,9 @@ def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any], now:
     result = session.execute(
         _insert(session, OutboxItem).values(kind=kind, key=key, payload=payload, status="pending", attempts=0,
                                             next_attempt_at=now, created_at=now)
-        .on_conflict_do_nothing(index_elements=["key"])
+        .on_conflict_do_nothing(index_elements=["key"]).returning(OutboxItem.id)
     )
-    return bool(result.rowcount)
+    return result.first() is not None
 
 
 def add_reminder(session: Session, user: User, seminar_id: str, starts_on: date, remind_at: datetime,
@@ -104,9 +108,9 @@ def add_reminder(session: Session, user: User, seminar_id: str, starts_on: date,
     result = session.execute(
         _insert(session, Reminder).values(user_id=user.id, seminar_id=seminar_id, starts_on=starts_on,
                                           remind_at=remind_at, status="pending", created_at=now)
-        .on_conflict_do_nothing(index_elements=["user_id", "seminar_id", "starts_on"])
+        .on_conflict_do_nothing(index_elements=["user_id", "seminar_id", "starts_on"]).returning(Reminder.id)
     )
-    return bool(result.rowcount)
+    return result.first() is not None
 
 
 def forget_user(session: Session, user: User) -> None:

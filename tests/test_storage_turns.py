@@ -1,0 +1,112 @@
+"""What a turn writes, on SQLite and PostgreSQL: the user, the conversation, the event claim, the time."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.engine import Engine
+from bot.messages import Incoming
+from storage import repository
+from storage.db import Database
+from storage.models import ConversationRow, ProcessedEvent, TurnLog, User
+
+from conftest import Chat, at
+
+
+def count(db: Database, model: type) -> int:
+    """Return the number of rows of a table."""
+    with db.transaction() as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_a_turn_stores_the_user_hashed_and_the_conversation_versioned(db: Database, chat: Chat) -> None:
+    result = chat.say("こんにちは")
+    chat.say("補助金について知りたい")
+    assert result.replies
+    with db.transaction() as session:
+        user = session.execute(select(User)).scalar_one()
+        row = session.get(ConversationRow, user.id)
+        assert row is not None
+        assert (user.platform, user.platform_user_id) == ("console", "u1")
+        assert "u1" not in user.user_hash and len(user.user_hash) == 32
+        assert row.version == 2
+        assert row.state["memory"]["recent_questions"] == ["こんにちは", "補助金について知りたい"]
+        logged = session.execute(select(TurnLog.user_hash)).scalars().all()
+    assert logged == [user.user_hash, user.user_hash]
+
+
+def test_a_redelivered_event_is_answered_once(db: Database, engine: Engine) -> None:
+    first = engine.handle(Incoming("line", "U1", "補助金", at("2026-11-27T10:00"), event_id="ev-1"))
+    again = engine.handle(Incoming("line", "U1", "補助金", at("2026-11-27T10:00:05"), event_id="ev-1"))
+    assert first.replies and not first.duplicate
+    assert again.duplicate and again.replies == ()
+    assert count(db, ProcessedEvent) == 1
+    assert count(db, TurnLog) == 1
+
+
+def test_the_same_event_id_on_two_platforms_is_two_events(db: Database, engine: Engine) -> None:
+    engine.handle(Incoming("line", "U1", "補助金", at("2026-11-27T10:00"), event_id="same"))
+    other = engine.handle(Incoming("slack", "U1", "補助金", at("2026-11-27T10:00"), event_id="same"))
+    assert not other.duplicate
+    assert count(db, ProcessedEvent) == 2
+
+
+def test_a_failed_turn_releases_its_event_claim_so_the_retry_is_processed(db: Database) -> None:
+    now = at("2026-11-27T10:00")
+    with pytest.raises(RuntimeError):
+        with db.transaction() as session:
+            assert repository.claim_event(session, "line", "ev-retry", now)
+            raise RuntimeError("the turn failed after claiming")
+    with db.transaction() as session:
+        assert repository.claim_event(session, "line", "ev-retry", now)
+    with db.transaction() as session:
+        assert not repository.claim_event(session, "line", "ev-retry", now)
+        # the failed claim rolled back to its savepoint only: the transaction goes on
+        assert repository.claim_event(session, "line", "ev-next", now)
+    assert count(db, ProcessedEvent) == 2
+
+
+def test_times_come_back_aware_and_equal_on_every_backend(db: Database) -> None:
+    now = at("2026-11-27T10:00:00.123456")
+    with db.transaction() as session:
+        user = repository.lock_user(session, "console", "u-time", now, "salt")
+    with db.transaction() as session:
+        stored = session.execute(select(User.created_at).where(User.id == user.id)).scalar_one()
+    assert stored.tzinfo is not None
+    assert stored == now
+    assert stored.utcoffset() == timezone.utc.utcoffset(None)
+
+
+def test_a_naive_time_is_refused_before_it_reaches_the_database(db: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        with db.transaction() as session:
+            repository.lock_user(session, "console", "u-naive", datetime(2026, 11, 27, 10, 0), "salt")
+    assert count(db, User) == 0
+
+
+def test_outbox_items_are_queued_once_per_key(db: Database) -> None:
+    now = at("2026-11-27T10:00")
+    with db.transaction() as session:
+        assert repository.enqueue(session, "lead", "lead:1", {"lead_id": 1}, now)
+        assert not repository.enqueue(session, "lead", "lead:1", {"lead_id": 1}, now)
+    with db.transaction() as session:
+        assert not repository.enqueue(session, "lead", "lead:1", {"lead_id": 1}, now)
+
+
+def test_a_long_event_id_is_cut_to_the_column_width_on_both_backends(db: Database, engine: Engine) -> None:
+    long_id = "e" * 500
+    first = engine.handle(Incoming("line", "U1", "補助金", at("2026-11-27T10:00"), event_id=long_id))
+    again = engine.handle(Incoming("line", "U1", "補助金", at("2026-11-27T10:00"), event_id=long_id))
+    assert not first.duplicate and again.duplicate
+
+
+def test_a_reminder_is_stored_once_per_user_and_occurrence(db: Database) -> None:
+    now = at("2026-11-27T10:00")
+    with db.transaction() as session:
+        user = repository.lock_user(session, "line", "U-remind", now, "salt")
+        starts = now.date()
+        assert repository.add_reminder(session, user, "seminar-a", starts, at("2026-11-26T18:00"), now)
+        assert not repository.add_reminder(session, user, "seminar-a", starts, at("2026-11-26T18:00"), now)
+        assert repository.add_reminder(session, user, "seminar-b", starts, at("2026-11-26T18:00"), now)
