@@ -119,6 +119,13 @@ class MessagesFile(Strict):
     help_words: list[NonEmpty] = Field(min_length=1)
     cancel_words: list[NonEmpty] = Field(min_length=1)
     menu: list[MenuItem] = Field(min_length=1, max_length=13)
+    # Deleting a user's own data ("データを削除"): the words that ask for it and the confirmation.
+    forget_words: list[NonEmpty] = Field(min_length=1)
+    forget_confirm: NonEmpty
+    forget_yes_label: Label
+    forget_no_label: Label
+    forget_done: NonEmpty
+    forget_kept: NonEmpty
 
     @model_validator(mode="after")
     def _placeholders_present(self) -> "MessagesFile":
