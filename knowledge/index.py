@@ -15,9 +15,10 @@ import numpy as np
 from rapidfuzz import fuzz
 from scipy import sparse
 
-from knowledge.text import bigrams, loose_reading, reading_key, surface_key
+from knowledge.text import bigrams, reading_key, reading_tokens, surface_key
 
 CANDIDATES = 12
+SEPARATOR = "|"  # a word boundary inside a key
 # Weights of the two parts of a score, tuned on tests/questions/: how much of the question the
 # entry explains (coverage) against how close the question is to the single closest example.
 COVERAGE_WEIGHT = 0.6
@@ -43,6 +44,16 @@ class Hit:
     best_key: str
 
 
+@dataclass(frozen=True)
+class KeyTrace:
+    """How a text became its matching key, for an admin asking why the bot answered what it did."""
+
+    reading: str  # the reading of the text as typed
+    synonyms: tuple[tuple[str, str], ...]  # (variant reading, canonical reading) rules that applied
+    folded: str  # the reading with synonyms folded, before noise phrases were dropped
+    key: str  # the matching key
+
+
 @dataclass
 class Vocabulary:
     """Synonyms and noise phrases, applied to readings so kana and kanji input fold alike."""
@@ -65,16 +76,75 @@ class Vocabulary:
         return cls(ordered, noise_readings)
 
     def key(self, text: str) -> str:
-        """Return the matching key of a text: its reading, synonyms folded, noise removed."""
-        reading = reading_key(text)
-        if not reading:
+        """Return the matching key of a text: its reading, synonyms folded, noise removed.
+
+        Word boundaries of a trusted split are kept as SEPARATOR, so a question is matched word by
+        word and キョウ|テンキ (今日の天気) does not pass for ジギョウテンカン (事業転換).
+        """
+        tokens, trusted = reading_tokens(text)
+        if not tokens:
             return ""
+        reading = "".join(tokens)
+        cuts: set[int] = set()
+        if trusted:
+            position = 0
+            for token in tokens[:-1]:
+                position += len(token)
+                cuts.add(position)
         if self.replacements:
-            reading = self._pattern().sub(lambda m: self._map()[m.group(0)], reading)
-        for phrase in self.noise:
-            if phrase in reading and len(reading) > len(phrase) + 1:
-                reading = reading.replace(phrase, "")
-        return loose_reading(reading)
+            reading, cuts = self._fold_synonyms(reading, cuts)
+        reading, cuts = self._strip_noise(reading, cuts)
+        pieces, last = [], 0
+        for cut in sorted(c for c in cuts if 0 < c < len(reading)):
+            pieces.append(reading[last:cut])
+            last = cut
+        pieces.append(reading[last:])
+        return SEPARATOR.join(p for p in pieces if p)
+
+    def _fold_synonyms(self, reading: str, cuts: set[int]) -> tuple[str, set[int]]:
+        """Replace variants by their canonical reading; boundaries inside a replaced variant go."""
+        out: list[str] = []
+        new_cuts: set[int] = set()
+        source = target = 0
+        for m in self._pattern().finditer(reading):
+            out.append(reading[source:m.start()])
+            new_cuts.update(c - source + target for c in cuts if source < c <= m.start())
+            target += m.start() - source
+            canonical = self._map()[m.group(0)]
+            out.append(canonical)
+            target += len(canonical)
+            source = m.end()
+            if source in cuts:
+                new_cuts.add(target)
+        out.append(reading[source:])
+        new_cuts.update(c - source + target for c in cuts if c > source)
+        return "".join(out), new_cuts
+
+    def _strip_noise(self, reading: str, cuts: set[int]) -> tuple[str, set[int]]:
+        """Drop noise phrases at either end ("…について教えて", "すみません…"), never inside a word."""
+        changed = True
+        while changed:
+            changed = False
+            for phrase in self.noise:
+                if len(reading) <= len(phrase) + 1:
+                    continue
+                if reading.endswith(phrase):
+                    reading, changed = reading[: -len(phrase)], True
+                    cuts = {c for c in cuts if c < len(reading)}
+                elif reading.startswith(phrase):
+                    reading, changed = reading[len(phrase):], True
+                    cuts = {c - len(phrase) for c in cuts if c > len(phrase)}
+        return reading, cuts
+
+    def trace(self, text: str) -> "KeyTrace":
+        """Return how a text becomes its key: reading, synonym rules applied, key (for `sme-bot kb explain`)."""
+        reading = reading_key(text)
+        synonyms: tuple[tuple[str, str], ...] = ()
+        folded = reading
+        if reading and self.replacements:
+            synonyms = tuple((m.group(0), self._map()[m.group(0)]) for m in self._pattern().finditer(reading))
+            folded = self._pattern().sub(lambda m: self._map()[m.group(0)], reading)
+        return KeyTrace(reading, synonyms, folded, self.key(text))
 
     def _map(self) -> dict[str, str]:
         cached = self.__dict__.get("_map_cache")
@@ -101,22 +171,34 @@ class SearchIndex:
         grams: dict[str, int] = {}
         rows, cols = [], []
         doc_freq: dict[int, int] = {}
+        self._words: list[str] = []  # per entry: every key with its word boundaries, "|ホジョキン|ジョウゲン|…|"
         for row, doc in enumerate(documents):
             keys = []
+            words = []
             entry_grams: set[int] = set()
             for text in doc.keys:
-                k = vocabulary.key(text)
+                segmented = vocabulary.key(text)
+                k = segmented.replace(SEPARATOR, "")
                 if not k:
                     continue
                 keys.append((k, surface_key(text)))
+                words.append(segmented)
                 for g in bigrams(k):
                     entry_grams.add(grams.setdefault(g, len(grams)))
             self._keys.append(keys)
+            self._words.append(SEPARATOR + SEPARATOR.join(words) + SEPARATOR)
             for col in entry_grams:
                 rows.append(row)
                 cols.append(col)
                 doc_freq[col] = doc_freq.get(col, 0) + 1
         self._grams = grams
+        # Every key of an entry in one string, so "is this trigram in the entry" is one `in`.
+        self._joined = ["|".join(k for k, _ in keys) for keys in self._keys]
+        self._trigram_df: dict[str, int] = {}
+        for joined in self._joined:
+            for t in {joined[i:i + 3] for i in range(len(joined) - 2)}:
+                if "|" not in t:
+                    self._trigram_df[t] = self._trigram_df.get(t, 0) + 1
         n = max(len(documents), 1)
         self._idf = np.ones(len(grams) or 1, dtype=np.float32)
         for col, df in doc_freq.items():
@@ -131,7 +213,8 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         """Return the best entries for a question, best first (at most one hit per entry)."""
-        query = self.vocabulary.key(question)
+        segmented = self.vocabulary.key(question)
+        query = segmented.replace(SEPARATOR, "")
         if not query:
             return []
         q_grams = bigrams(query)
@@ -156,16 +239,64 @@ class SearchIndex:
         else:
             candidates = np.arange(len(matched))
         q_surface = surface_key(question)
+        segments = segmented.split(SEPARATOR)
+        weights_by_segment = [self._position_weights(seg) for seg in segments]
         hits = []
         for row in candidates:
             if matched[row] <= 0:
                 continue
-            coverage = float(matched[row]) / total
+            coverage = self._coverage(segments, weights_by_segment, self._joined[row], self._words[row])
             similarity, best = self._similarity(query, q_surface, self._keys[row])
             score = COVERAGE_WEIGHT * coverage + SIMILARITY_WEIGHT * similarity
             hits.append(Hit(self.entry_ids[row], score, coverage, similarity, best))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
+
+    def _position_weights(self, segment: str) -> list[float]:
+        """Weigh each character of a word by how rare the knowledge's trigrams around it are."""
+        n = len(self.entry_ids) or 1
+        if len(segment) == 1:
+            return [0.5]  # one kana (日, 市) says almost nothing on its own
+        if len(segment) == 2:
+            col = self._grams.get(segment)
+            return [float(self._idf[col]) if col is not None else self._unknown_idf] * 2
+        weights = []
+        for i in range(len(segment)):
+            best = 0.0
+            for start in range(max(0, i - 2), min(i, len(segment) - 3) + 1):
+                df = self._trigram_df.get(segment[start:start + 3])
+                idf = math.log((n + 1) / (df + 0.5)) + 1.0 if df else self._unknown_idf
+                best = max(best, idf)
+            weights.append(best or self._unknown_idf)
+        return weights
+
+    @staticmethod
+    def _coverage(segments: list[str], weights: list[list[float]], joined: str, words: str) -> float:
+        """Return the weighted share of the question's characters that the entry's keys contain.
+
+        A short word counts only when found whole, and a two-character one (ゴミ, イツ) only at a word
+        boundary of the entry. In a long word, characters found four in a row count fully and three
+        in a row half: three can be two word ends met by chance.
+        """
+        total = found = 0.0
+        for segment, segment_weights in zip(segments, weights):
+            total += sum(segment_weights)
+            if len(segment) <= 2:
+                if SEPARATOR + segment in words or segment + SEPARATOR in words:
+                    found += sum(segment_weights)
+                continue
+            if len(segment) <= 4:
+                if segment in joined:
+                    found += sum(segment_weights)
+                continue
+            credit = [0.0] * len(segment)
+            for size, value in ((3, 0.5), (4, 1.0)):
+                for i in range(len(segment) - size + 1):
+                    if segment[i:i + size] in joined:
+                        for j in range(i, i + size):
+                            credit[j] = max(credit[j], value)
+            found += sum(w * c for w, c in zip(segment_weights, credit))
+        return found / total if total else 0.0
 
     @staticmethod
     def _similarity(query: str, q_surface: str, keys: list[tuple[str, str]]) -> tuple[float, str]:
@@ -173,13 +304,12 @@ class SearchIndex:
         best, best_key = 0.0, ""
         for reading, surface in keys:
             score = fuzz.ratio(query, reading)
-            if len(reading) >= 3 and len(query) >= len(reading):
-                # A keyword that appears (nearly) whole in the question is strong evidence,
-                # scaled by how much of the question it accounts for.
+            if len(reading) >= 3 and len(query) > len(reading):
+                # A key found (nearly) whole in the question counts for the share of it that it explains.
                 contained = fuzz.partial_ratio(reading, query)
-                score = max(score, contained * (0.6 + 0.4 * len(reading) / len(query)))
+                score = max(score, contained * len(reading) / len(query))
             if surface and len(surface) >= 2 and surface in q_surface:
-                score = max(score, 100 * (0.6 + 0.4 * len(surface) / max(len(q_surface), 1)))
+                score = max(score, 100 * len(surface) / max(len(q_surface), 1))
             if score > best:
                 best, best_key = score, reading
         return best / 100.0, best_key

@@ -102,6 +102,7 @@ class MessagesFile(Strict):
     thanks: NonEmpty
     fallback: NonEmpty
     not_sure: NonEmpty
+    hedge: NonEmpty  # "{title}" is replaced by the guessed entry's short title
     as_of_note: NonEmpty  # "{as_of}" is replaced
     outdated_note: NonEmpty  # "{valid_until}" is replaced
     contact_line: NonEmpty  # "{name}" and "{phone}" are replaced
@@ -114,6 +115,9 @@ class MessagesFile(Strict):
     apology: NonEmpty
     non_text: NonEmpty
     group_only_mentions: NonEmpty
+    group_greeting: NonEmpty  # said when the bot is added to a LINE group or room
+    # The text on the bar that opens the LINE rich menu (LINE allows 14 characters).
+    menu_bar: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=14)]
     greeting_words: list[NonEmpty] = Field(min_length=1)
     thanks_words: list[NonEmpty] = Field(min_length=1)
     help_words: list[NonEmpty] = Field(min_length=1)

@@ -16,7 +16,6 @@ from sudachipy import Dictionary, SplitMode
 _PUNCT = re.compile(r"[\s\u3000!-/:-@\[-`{-~、。・「」『』（）【】〔〕［］｛｝〈〉《》！？!?…‥〜～ー―－‐・※☆★♪♡♥◆◇○●◎□■△▲▽▼→←↑↓]+")
 # Readings fold a few distinctions users do not make reliably when typing.
 _READING_FOLD = str.maketrans({"ヅ": "ズ", "ヂ": "ジ", "ヲ": "オ", "ヮ": "ワ", "ヵ": "カ", "ヶ": "ケ"})
-_SMALL_TO_LARGE = str.maketrans("ァィゥェォャュョ", "アイウエオヤユヨ")
 _DROP_POS = {"助詞", "助動詞", "補助記号", "空白"}
 _KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 # Sudachi leaves words it does not know in their own script; these ranges need a reading of their own.
@@ -62,29 +61,34 @@ def _fold_reading(reading: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def reading_key(text: str) -> str:
-    """Return the reading of a text in katakana, without particles (when the text has kanji)."""
+def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
+    """Return the readings (katakana) of a text's words, and whether the word split can be trusted.
+
+    Sudachi splits hiragana-only input unreliably (しょうがくきん → しょう/が/く/きん) and would
+    tag parts of it as particles; its split and particle tags are only trusted when kanji give
+    it context. Particles and symbols are dropped from a trusted split.
+    """
     text = nfkc(text)
     if not text.strip():
-        return ""
-    # Sudachi splits hiragana-only input unreliably (しょうがくきん → しょう/が/く/きん) and
-    # would tag parts of it as particles; only trust its particle tags when kanji give it context.
-    drop_particles = bool(_KANJI.search(text))
+        return (), False
+    trusted = bool(_KANJI.search(text))
     parts = []
     for surface, reading, pos in _tokens(text[:2000]):
-        if drop_particles and pos in _DROP_POS and _HIRAGANA.fullmatch(surface[:1] or "x"):
+        if trusted and pos in _DROP_POS and _HIRAGANA.fullmatch(surface[:1] or "x"):
             continue
         if pos == "補助記号" or pos == "空白":
             continue
         if not reading or reading == "キゴウ":
             reading = to_katakana(surface)
-        parts.append(reading)
-    return _fold_reading("".join(parts))
+        reading = _fold_reading(reading)
+        if reading:
+            parts.append(reading)
+    return tuple(parts), trusted
 
 
-def loose_reading(reading: str) -> str:
-    """Fold small kana to large ones (ケイエイ/ケーエー typos survive better without small kana)."""
-    return reading.translate(_SMALL_TO_LARGE)
+def reading_key(text: str) -> str:
+    """Return the reading of a text in katakana, without particles (when the text has kanji)."""
+    return "".join(reading_tokens(text)[0])
 
 
 def bigrams(key: str) -> set[str]:
