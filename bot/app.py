@@ -19,6 +19,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["sme_engine"] = engine
 
+    from bot.channels import line
+
+    app.register_blueprint(line.blueprint(settings, engine))
+
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
         return jsonify(status="ok", knowledge=engine.kb.version)

@@ -66,6 +66,13 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_line_richmenu(args: argparse.Namespace, settings: Settings) -> int:
+    """Create and set the default LINE rich menu (or, with --preview, only draw its image)."""
+    from bot.channels.line import richmenu
+
+    return richmenu.command(settings, args.preview)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="sme-bot", description="いわき市 中小企業支援チャットボット")
@@ -87,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="データベースの管理").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="スキーマを最新にする").set_defaults(func=cmd_db_upgrade)
+
+    line = sub.add_parser("line", help="LINE 公式アカウントの設定").add_subparsers(dest="line_command", required=True)
+    richmenu = line.add_parser("richmenu", help="リッチメニュー（画像つき）を作成して既定に設定する")
+    richmenu.add_argument("--preview", type=Path, metavar="PNG", help="LINE には送らず、メニュー画像をこのファイルに保存する")
+    richmenu.set_defaults(func=cmd_line_richmenu)
     return parser
 
 

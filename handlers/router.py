@@ -18,6 +18,8 @@ FLOW_TIMEOUT = timedelta(minutes=30)
 FLOWS: list[ModuleType] = [privacy]
 # Single-turn capabilities, asked in order, each with wants(turn) and respond(turn); faq answers the rest.
 CAPABILITIES: list[ModuleType] = [smalltalk]
+# Flows that collect personal details: in a group chat the bot asks to continue them 1:1 instead.
+PERSONAL_FLOWS = {"eligibility", "handoff"}
 
 
 def respond(turn: Turn) -> Outcome:
@@ -29,6 +31,8 @@ def respond(turn: Turn) -> Outcome:
         notice = (Reply(turn.kb.messages.flow_timed_out),)
         turn = replace(turn, conversation=replace(conversation, flow=None, flow_data={}))
     outcome = _route(turn)
+    if turn.is_group and outcome.flow in PERSONAL_FLOWS:
+        outcome = Outcome("one_to_one", (Reply(turn.kb.messages.group_only_mentions),))
     return outcome.with_prefix(*notice) if notice else outcome
 
 
