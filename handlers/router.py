@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import timedelta
 from types import ModuleType
 
-from handlers import faq, privacy, smalltalk
+from handlers import eligibility, faq, privacy, smalltalk
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.text import surface_key
@@ -15,7 +15,7 @@ FLOW_TIMEOUT = timedelta(minutes=30)
 
 # Multi-turn flows, each a module with NAME, wants(turn), start(turn), step(turn) -> Outcome | None
 # (None: the message is not an answer to the pending question) and cancel(turn) -> Outcome.
-FLOWS: list[ModuleType] = [privacy]
+FLOWS: list[ModuleType] = [privacy, eligibility]
 # Single-turn capabilities, asked in order, each with wants(turn) and respond(turn); faq answers the rest.
 CAPABILITIES: list[ModuleType] = [smalltalk]
 # Flows that collect personal details: in a group chat the bot asks to continue them 1:1 instead.
