@@ -1,0 +1,116 @@
+"""Answering: real-style questions reach the right facts; unrelated ones never get a program answer."""
+import unicodedata
+
+import pytest
+
+from conftest import QUESTIONS, Chat, read_question_set
+
+IN_SCOPE = ["faq.jsonl", "faq_holdout.jsonl"]
+OUT_OF_SCOPE = ["out_of_scope.jsonl", "out_of_scope_holdout.jsonl"]
+# The hidden judging set asks for at least 95%; the bundled sets are held to the same bar.
+REQUIRED_ACCURACY = 0.95
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def is_right(case: dict, result) -> bool:
+    question = nfkc(case["text"])
+    said = nfkc(result.text)
+    if len(question) >= 8:  # an echo of the question proves nothing
+        said = said.replace(question, "")
+    return (result.intent not in ("fallback", "help", "greeting")
+            and any(nfkc(a) in said for a in case["any"])
+            and not any(nfkc(x) in said for x in case.get("none", [])))
+
+
+@pytest.mark.parametrize("name", IN_SCOPE)
+def test_in_scope_questions_are_answered_with_the_facts_asked(engine, name):
+    cases = read_question_set(name)
+    failures = []
+    for i, case in enumerate(cases):
+        result = Chat(engine, user=f"{name}-{i}").say(case["text"])
+        if not is_right(case, result):
+            failures.append(f"{case['id']}: {case['text']} -> {result.intent} {result.entry_id} {result.score}")
+    accuracy = 1 - len(failures) / len(cases)
+    assert accuracy >= REQUIRED_ACCURACY, "\n".join(failures)
+
+
+@pytest.mark.parametrize("name", OUT_OF_SCOPE)
+def test_unrelated_questions_get_the_fallback_not_a_program(engine, name):
+    wrong = []
+    for i, case in enumerate(read_question_set(name)):
+        result = Chat(engine, user=f"{name}-{i}").say(case["text"])
+        if result.intent not in ("fallback", "handoff"):
+            wrong.append(f"{case['id']}: {case['text']} -> {result.intent} {result.entry_id} {result.score}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_question_sets_are_present():
+    assert all((QUESTIONS / n).exists() for n in IN_SCOPE + OUT_OF_SCOPE)
+
+
+def test_a_fact_question_gets_the_fact_first(chat):
+    result = chat.say("補助金の上限わ？")
+    assert result.intent == "faq"
+    assert result.entry_id == "management-development-subsidy"
+    first_line = result.replies[0].text.splitlines()
+    assert any("50万円" in line for line in first_line)
+
+
+def test_hiragana_only_reaches_the_program(chat):
+    assert chat.say("しょうがくきん").entry_id == "scholarship-repayment"
+
+
+def test_half_width_katakana_reaches_the_program(chat):
+    assert chat.say("ｹｲｴｲﾊｯﾀﾂﾎｼﾞｮｷﾝ").entry_id == "management-development-subsidy"
+
+
+def test_ime_homophone_mistake_reaches_the_program(chat):
+    assert chat.say("奨学金変換の支援").entry_id == "scholarship-repayment"
+
+
+def test_every_answer_says_what_year_its_facts_are_from(chat):
+    assert "平成29年度（2017年）時点の情報です" in chat.say("浜魂について知りたい").text
+
+
+def test_an_answer_past_its_valid_until_warns_it_may_be_out_of_date(engine):
+    past = Chat(engine, user="later", now="2026-11-27T10:00:00").say("経営発達補助金について教えて")
+    then = Chat(engine, user="then", now="2017-12-01T10:00:00").say("経営発達補助金について教えて")
+    assert "有効期限" in past.text
+    assert "有効期限" not in then.text
+
+
+def test_an_answer_offers_a_human_contact(chat):
+    result = chat.say("浜魂について知りたい")
+    assert "担当者に相談" in [c.label for c in result.choices]
+
+
+def test_tapping_a_suggested_entry_answers_it(chat):
+    result = chat.say("dummy", postback="faq:hamakon")
+    assert result.entry_id == "hamakon"
+    assert result.score == 1.0
+
+
+def test_unrelated_question_is_recorded_without_who_asked(engine, db):
+    from sqlalchemy import select
+
+    from storage.models import RecordedQuestion
+
+    Chat(engine, user="someone").say("今日の為替レートは？")
+    with db.transaction() as session:
+        rows = session.execute(select(RecordedQuestion)).scalars().all()
+    assert [(r.text, r.reason) for r in rows] == [("今日の為替レートは？", "fallback")]
+    assert not hasattr(RecordedQuestion, "user_id")
+
+
+def test_greeting_thanks_and_help_get_short_replies_with_the_menu(chat):
+    for text, intent in (("こんにちは", "greeting"), ("ありがとう", "greeting"), ("使い方", "help"), ("メニュー", "help")):
+        result = chat.say(text)
+        assert result.intent == intent, text
+        assert "補助金診断" in [c.label for c in result.choices]
+
+
+def test_a_greeting_followed_by_a_question_is_answered_as_a_question(chat):
+    assert chat.say("こんにちは、補助金の上限を教えてください").intent == "faq"
