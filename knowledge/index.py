@@ -21,8 +21,8 @@ CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
 # Weights of the two parts of a score, tuned on tests/questions/: how much of the question the
 # entry explains (coverage) against how close the question is to the single closest example.
-COVERAGE_WEIGHT = 0.6
-SIMILARITY_WEIGHT = 0.4
+COVERAGE_WEIGHT = 0.5
+SIMILARITY_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,7 @@ class SearchIndex:
             credit = [0.0] * len(segment)
             for size, value in ((3, 0.5), (4, 1.0)):
                 for i in range(len(segment) - size + 1):
-                    if segment[i:i + size] in joined:
+                    if segment[i:i + size] in words:
                         for j in range(i, i + size):
                             credit[j] = max(credit[j], value)
             found += sum(w * c for w, c in zip(segment_weights, credit))

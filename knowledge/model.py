@@ -8,12 +8,14 @@ from typing import Any, Callable
 from knowledge.index import Document, SearchIndex, Vocabulary
 from knowledge.loader import BUNDLED_DIR, KnowledgeError, Problem, fingerprint, load_file
 from knowledge.schema import Contact, ContactsFile, EntriesFile, Entry, MessagesFile, SynonymsFile
+from knowledge.seminars import load_seminars
 from knowledge.subsidy import load_subsidy
 
 # Files with a schema of their own; every other *.yaml in the directory is a file of entries.
 # A capability with its own data registers a loader here: name -> (directory, problems) -> value.
 SectionLoader = Callable[[Path, list[Problem]], Any]
 SECTIONS: dict[str, SectionLoader] = {}
+SECTIONS["seminars.yaml"] = load_seminars
 SECTIONS["subsidy.yaml"] = load_subsidy
 _CORE_FILES = {"messages.yaml", "contacts.yaml", "synonyms.yaml"}
 
