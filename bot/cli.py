@@ -73,6 +73,19 @@ def cmd_line_richmenu(args: argparse.Namespace, settings: Settings) -> int:
     return richmenu.command(settings, args.preview)
 
 
+def cmd_seminars_ics(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the seminar calendar as iCalendar to standard output."""
+    from datetime import datetime, timezone
+
+    from bot import calendar_feed
+    from knowledge.model import Knowledge
+
+    calendar = Knowledge.load(settings.knowledge_dir).section("seminars.yaml")
+    sys.stdout.buffer.write(calendar_feed.build(calendar, datetime.now(timezone.utc)))
+    sys.stdout.flush()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="sme-bot", description="いわき市 中小企業支援チャットボット")
@@ -94,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="データベースの管理").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="スキーマを最新にする").set_defaults(func=cmd_db_upgrade)
+
+    seminars = sub.add_parser("seminars", help="セミナーカレンダー").add_subparsers(dest="seminars_command", required=True)
+    seminars.add_parser("ics", help="カレンダーアプリ用の iCalendar（.ics）を標準出力に書く（例: sme-bot seminars ics > seminars.ics）") \
+        .set_defaults(func=cmd_seminars_ics)
 
     line = sub.add_parser("line", help="LINE 公式アカウントの設定").add_subparsers(dest="line_command", required=True)
     richmenu = line.add_parser("richmenu", help="リッチメニュー（画像つき）を作成して既定に設定する")

@@ -6,6 +6,7 @@ from datetime import timedelta
 from types import ModuleType
 
 from handlers import eligibility, faq, privacy, smalltalk
+from handlers import seminars
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.text import surface_key
@@ -17,7 +18,7 @@ FLOW_TIMEOUT = timedelta(minutes=30)
 # (None: the message is not an answer to the pending question) and cancel(turn) -> Outcome.
 FLOWS: list[ModuleType] = [privacy, eligibility]
 # Single-turn capabilities, asked in order, each with wants(turn) and respond(turn); faq answers the rest.
-CAPABILITIES: list[ModuleType] = [smalltalk]
+CAPABILITIES: list[ModuleType] = [smalltalk, seminars]
 # Flows that collect personal details: in a group chat the bot asks to continue them 1:1 instead.
 PERSONAL_FLOWS = {"eligibility", "handoff"}
 

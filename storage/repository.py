@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -126,6 +126,35 @@ def cancel_reminders(session: Session, user: User) -> None:
     """Cancel the user's pending reminders (they unfollowed the bot)."""
     session.execute(update(Reminder).where(Reminder.user_id == user.id, Reminder.status == "pending")
                     .values(status="cancelled"))
+
+
+# Renders a due reminder as serialised replies (handlers.replies.replies_to_json); None when its
+# seminar is no longer in the calendar.
+ReminderRender = Callable[[str, date], "list[dict[str, Any]] | None"]
+
+
+def queue_due_reminders(session: Session, now: datetime, render: ReminderRender, limit: int = 100) -> int:
+    """Queue a push for each pending reminder now due whose user is still active; return how many were queued.
+
+    FOR UPDATE SKIP LOCKED (PostgreSQL) lets several workers run this at once without taking the
+    same reminder; the outbox key reminder:{id} makes a second enqueue of one reminder a no-op.
+    """
+    rows = session.execute(
+        select(Reminder, User).join(User, User.id == Reminder.user_id)
+        .where(Reminder.status == "pending", Reminder.remind_at <= now, User.active.is_(True))
+        .order_by(Reminder.remind_at, Reminder.id).limit(limit)
+        .with_for_update(of=Reminder, skip_locked=True)
+    ).all()
+    queued = 0
+    for reminder, user in rows:
+        replies = render(reminder.seminar_id, reminder.starts_on)
+        if replies is None:
+            reminder.status = "cancelled"
+            continue
+        payload = {"channel": user.platform, "user_id": user.platform_user_id, "replies": replies}
+        queued += enqueue(session, "push", f"reminder:{reminder.id}", payload, now)
+        reminder.status = "queued"
+    return queued
 
 
 def create_lead(session: Session, user: User, request: "CreateLead", recent_questions: list[str],
