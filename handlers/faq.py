@@ -35,6 +35,14 @@ def handoff_choice(turn: Turn) -> Choice:
     return Choice(turn.kb.messages.handoff_label, "handoff:start")
 
 
+def is_confident(hits: list[Hit]) -> bool:
+    """Tell whether the best of these hits (best first) is answered outright, not hedged or suggested."""
+    if not hits:
+        return False
+    lead = hits[0].score - (hits[1].score if len(hits) > 1 else 0.0)
+    return hits[0].score >= SURE_AT or (hits[0].score >= ANSWER_AT and lead >= CLEAR_LEAD)
+
+
 def respond(turn: Turn) -> Outcome:
     """Answer the question, offer the closest entries, or fall back."""
     kb = turn.kb
@@ -47,7 +55,7 @@ def respond(turn: Turn) -> Outcome:
         return fallback(turn, None)
     best = hits[0]
     lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
-    if best.score >= SURE_AT or (best.score >= ANSWER_AT and lead >= CLEAR_LEAD):
+    if is_confident(hits):
         return _answer(turn, kb.entries[best.entry_id], best.score, hits[1:])
     if (best.score >= HEDGE_AT and lead >= CLEAR_LEAD) or best.score >= CLOSE_SIBLINGS_AT:
         return _answer(turn, kb.entries[best.entry_id], best.score, hits[1:], hedged=True)

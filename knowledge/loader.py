@@ -132,7 +132,27 @@ def read_yaml(path: Path) -> tuple[Parsed | None, list[Problem]]:
         ]
     except yaml.YAMLError as exc:
         return None, [Problem(name, None, f"YAMLとして読めません: {exc}")]
+    except ValueError as exc:  # PyYAML builds dates itself and raises on a day that does not exist
+        return None, [Problem(name, _impossible_date_line(text),
+                              f"存在しない日付があります（{exc}）。年・月・日を確認してください（例: 2018-02-28）。")]
     return Parsed(name, data, root), []
+
+
+def _impossible_date_line(text: str) -> int | None:
+    """Return the line of the first date-like value PyYAML cannot turn into a date."""
+    nodes = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while nodes:
+        node = nodes.pop(0)
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                yaml.SafeLoader(node.value).construct_yaml_timestamp(node)
+            except ValueError:
+                return node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            nodes.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            nodes.extend(v for pair in node.value for v in pair)
+    return None
 
 
 def validate(parsed: Parsed, model: type[M]) -> tuple[M | None, list[Problem]]:

@@ -1,0 +1,453 @@
+"""Seminar suggestions: what is on and when, by topic, a few at a time, with details, reminders and honest "nothing ahead"."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Callable
+
+from handlers import faq
+from handlers.base import AddReminder, Outcome, Turn
+from handlers.dates import TOKYO, Period, find_period, long_date, month_span, short_date, today_in_tokyo
+from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
+from knowledge.model import Knowledge
+from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
+from knowledge.text import has_any
+
+INTENT = "seminars"
+PREFIX = "seminars:"
+HANDOFF = "handoff:start"
+PAGE_SIZE = 5
+# Reminders are pushed the day before at this hour (Asia/Tokyo); only LINE can push to a user today.
+REMIND_HOUR = 9
+REMINDER_CHANNELS = frozenset({"line"})
+# A month-only period says nothing about single days or weeks: shorter windows list dated occurrences only.
+SHORT_WINDOW_DAYS = 28
+MAX_DATES_ON_CARD = 6
+_MEMORY_KEY = "seminar_results"
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a message asks of the calendar."""
+
+    period: Period | None
+    match: TopicMatch
+    seminar_word: bool
+    when_word: bool
+    learn_word: bool
+    recommend: bool
+
+
+def calendar(kb: Knowledge) -> SeminarCalendar:
+    """Return the loaded seminar calendar."""
+    return kb.section(FILE)
+
+
+def understand(turn: Turn) -> Question:
+    """Read the time, topics and kind of request in a message."""
+    cal = calendar(turn.kb)
+    words = cal.file.words
+    text = turn.text[:500]
+    return Question(
+        period=find_period(text, turn.now),
+        match=cal.match(text),
+        seminar_word=has_any(text, words.seminar),
+        when_word=has_any(text, words.when),
+        learn_word=has_any(text, words.learn),
+        recommend=has_any(text, words.recommend),
+    )
+
+
+def wants(turn: Turn) -> bool:
+    """Tell whether the message asks about seminars (and is not better answered by the FAQ)."""
+    if turn.postback:
+        return turn.postback.startswith(PREFIX)
+    q = understand(turn)
+    topical = q.match.is_topical
+    if not (q.seminar_word or q.match.named or (topical and (q.when_word or q.learn_word or q.period is not None))):
+        return False
+    return not _faq_knows_better(turn, q)
+
+
+def _faq_knows_better(turn: Turn, q: Question) -> bool:
+    """A question about what a program is (not when) goes to its FAQ entry, when the FAQ is sure of it."""
+    if q.period is not None or q.when_word or q.recommend:
+        return False
+    cal = calendar(turn.kb)
+    if q.match.is_topical or q.match.organisers:
+        if any(s.program is None for s in cal.select(q.match)):
+            return False
+    hits = turn.kb.index.search(turn.text, limit=2)
+    return faq.is_confident(hits) and hits[0].entry_id != cal.file.calendar_entry
+
+
+def respond(turn: Turn) -> Outcome:
+    """Answer with the matching seminars still ahead, or say plainly that none is scheduled."""
+    cal = calendar(turn.kb)
+    if turn.postback and turn.postback.startswith(PREFIX):
+        return _tap(turn, cal, turn.postback[len(PREFIX):])
+    return _answer(turn, cal, understand(turn))
+
+
+# --------------------------------------------------------------------------- answering a question
+
+Listing = list[tuple[Seminar, list[Occurrence]]]
+
+
+def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
+    w = cal.wording
+    today = today_in_tokyo(turn.now)
+    seminars = cal.select(q.match)
+    what = w.topic_word.format(topic=q.match.topic) if q.match.topic else w.seminar_word
+    period = q.period or Period(today, None, "")
+    lines: list[str] = []
+    if period.end is not None and period.end < today:
+        lines.append(w.past_range.format(when=period.label))
+        period = Period(today, None, "")
+    preferred_tags: tuple[str, ...] = ()
+    if q.recommend and not q.match.is_topical:
+        context = _context_tags(turn, cal)
+        if context:
+            liked = [s for s in seminars if set(s.tags) & set(context)]
+            topic = "・".join(context)
+            if _upcoming(liked, period, today):
+                lines.append(w.recommend_intro.format(topic=topic))
+                preferred_tags = context
+            else:
+                lines.append(w.recommend_none.format(topic=topic))
+    listing = _upcoming(seminars, period, today, prefer=preferred_tags)
+    memory = _remember_topic(turn, q)
+    if listing:
+        if q.match.is_topical and (q.when_word or period.is_open):
+            seminar, occurrences = listing[0]
+            lines.append(w.next_intro.format(when=_when_short(_primary(occurrences, today)), title=seminar.title))
+        return _list_page(turn, cal, listing, _scope(period) + what, 0, period, lines, memory)
+
+    # Nothing matching in the window.
+    past_named = [s for s in seminars if s.id in q.match.named and not _upcoming([s], Period(today, None, ""), today)]
+    for seminar in past_named:
+        lines.append(w.past_named.format(title=seminar.title, held=_held(seminar, today)))
+    if past_named and not _upcoming(seminars, Period(today, None, ""), today):
+        lines.append(w.no_next)
+    elsewhere = _upcoming(seminars, Period(today, None, ""), today) if not period.is_open else []
+    if not past_named or elsewhere:
+        lines.append(w.none_upcoming.format(when=f"{period.label}に" if period.label else "", what=what))
+    if elsewhere:
+        lines.append(w.elsewhere_intro.format(what=what))
+        return _list_page(turn, cal, elsewhere, _scope(Period(today, None, "")) + what, 0,
+                          Period(today, None, ""), lines, memory)
+    lines.append(w.calendar_note.format(calendar=cal.file.calendar_name, as_of=cal.file.as_of,
+                                        url=cal.file.calendar_url))
+    lines.append(w.organisers_line.format(phones=_phones(seminars or list(cal.seminars.values()))))
+    reply = Reply("\n".join(lines), choices=(faq.handoff_choice(turn),))
+    return Outcome(INTENT, (reply,), memory=memory)
+
+
+def _scope(period: Period) -> str:
+    return f"{period.label}の" if period.label else "今後の"
+
+
+def _upcoming(seminars: list[Seminar], period: Period, today: date, prefer: tuple[str, ...] = ()) -> Listing:
+    """Return each seminar with its occurrences in the period that have not ended, soonest first."""
+    short = period.days is not None and period.days < SHORT_WINDOW_DAYS
+    listing: Listing = []
+    for seminar in seminars:
+        occurrences = [
+            o for o in seminar.occurrences
+            if o.last >= today and o.last >= period.start and (period.end is None or o.first <= period.end)
+            and not (short and o.is_period)
+        ]
+        if occurrences:
+            listing.append((seminar, occurrences))
+
+    def order(item: tuple[Seminar, list[Occurrence]]) -> tuple[bool, bool, tuple[int, int], bool, date, str]:
+        seminar, occurrences = item
+        first = _primary(occurrences, today)
+        # Preferred topics first; what has not begun before a series already running; month by
+        # month, the dated days before the series known only by their month.
+        return (not (set(seminar.tags) & set(prefer)), first.first < today, (first.first.year, first.first.month),
+                first.is_period, first.first, seminar.title)
+
+    listing.sort(key=order)
+    return listing
+
+
+def _primary(occurrences: list[Occurrence], today: date) -> Occurrence:
+    """Return the occurrence a card leads with: the first not yet begun, else the one running."""
+    return next((o for o in occurrences if o.first >= today), occurrences[0])
+
+
+def _list_page(turn: Turn, cal: SeminarCalendar, listing: Listing, what: str, offset: int, period: Period,
+               lines: list[str], memory: dict[str, Any]) -> Outcome:
+    w = cal.wording
+    today = today_in_tokyo(turn.now)
+    count = len(listing)
+    page = listing[offset:offset + PAGE_SIZE]
+    first, last = offset + 1, offset + len(page)
+    if offset == 0:
+        intro = w.list_intro.format(what=what, count=count)
+        if count > PAGE_SIZE:
+            intro += w.page_note.format(first=first, last=last, count=count)
+        lines = [*lines, intro]
+    else:
+        lines = [*lines, w.more_intro.format(what=what, first=first, last=last, count=count)]
+    cards = tuple(seminar_card(cal, seminar, occurrences, today) for seminar, occurrences in page)
+    choices: tuple[Choice, ...] = ()
+    if last < count:
+        choices = (Choice(w.more_label, f"{PREFIX}more:{last}"),)
+    memory = dict(memory)
+    memory[_MEMORY_KEY] = {"ids": [s.id for s, _ in listing], "start": period.start.isoformat(),
+                           "end": period.end.isoformat() if period.end else None, "what": what}
+    return Outcome(INTENT, (Reply("\n".join(lines), cards=cards, choices=choices + (faq.handoff_choice(turn),)),),
+                   memory=memory)
+
+
+def _remember_topic(turn: Turn, q: Question) -> dict[str, Any]:
+    """Keep the categories asked about, and which FAQ entry was the last then, for later recommendations."""
+    memory = dict(turn.memory)
+    if q.match.tags:
+        memory["seminar_tags"] = list(q.match.tags)
+        memory["seminar_tags_entry"] = turn.memory.get("last_entry")
+    return memory
+
+
+def _context_tags(turn: Turn, cal: SeminarCalendar) -> tuple[str, ...]:
+    """Return the categories of what the user asked about last (a seminar topic or an FAQ entry)."""
+    remembered = tuple(turn.memory.get("seminar_tags") or ())
+    last_entry = turn.memory.get("last_entry")
+    if remembered and turn.memory.get("seminar_tags_entry") == last_entry:
+        return remembered  # no FAQ question since the seminar question
+    entry = turn.kb.entries.get(last_entry) if isinstance(last_entry, str) else None
+    if entry is None:
+        return remembered
+    e = entry.entry
+    return cal.tags_of(f"{e.title} {e.short_title}") or cal.tags_of(" ".join(e.keywords[:5])) or remembered
+
+
+# --------------------------------------------------------------------------- cards and wording
+
+
+def seminar_card(cal: SeminarCalendar, seminar: Seminar, occurrences: list[Occurrence], today: date) -> Card:
+    """Render a seminar with the occurrences asked about: dates, sessions, organiser, phone, what it is about."""
+    w = cal.wording
+    primary = _primary(occurrences, today)
+    dates = "、".join(_when_short(o) + _status(cal, o, today) for o in occurrences[:MAX_DATES_ON_CARD])
+    if len(occurrences) > MAX_DATES_ON_CARD:
+        dates += " ほか"
+    rows: list[tuple[str, str]] = [(w.row_date, dates)]
+    sessions = "、".join(dict.fromkeys(s for s in (seminar.sessions_of(o) for o in occurrences) if s))
+    if sessions:
+        rows.append((w.row_sessions, sessions))
+    rows.append((w.row_organiser, seminar.organiser))
+    if seminar.phone:
+        rows.append((w.row_phone, seminar.phone))
+    rows.append((w.row_tags, "・".join(seminar.tags)))
+    body = seminar.about
+    notes = [o.note for o in occurrences if o.note]
+    if notes:
+        body += "\n" + "、".join(dict.fromkeys(notes))
+    if any(o.is_period for o in occurrences):
+        body += "\n" + w.period_note
+    return Card(
+        kind="seminar",
+        title=seminar.title,
+        alt_text=f"{_when_short(primary)} {seminar.title}",
+        subtitle=_when_long(primary) + _status(cal, primary, today),
+        rows=tuple(rows),
+        body=body,
+        footer=w.footer.format(source=seminar.source, as_of=cal.file.as_of),
+        buttons=(
+            CardButton(w.detail_label, data=f"{PREFIX}detail:{seminar.id}"),
+            CardButton(w.remind_label, data=f"{PREFIX}remind:{seminar.id}:{primary.first.isoformat()}"),
+            CardButton(w.consult_label, data=HANDOFF),
+        ),
+    )
+
+
+def _when_short(o: Occurrence) -> str:
+    return month_span(o.first, o.last) if o.is_period else short_date(o.first)
+
+
+def _when_long(o: Occurrence) -> str:
+    return month_span(o.first, o.last) if o.is_period else long_date(o.first)
+
+
+def _status(cal: SeminarCalendar, o: Occurrence, today: date) -> str:
+    w = cal.wording
+    if o.last < today:
+        return f"（{w.status_past}）"
+    if not o.is_period and o.first == today:
+        return f"（{w.status_today}）"
+    if o.is_period and o.first < today:
+        return f"（{w.status_ongoing}）"
+    return ""
+
+
+def _held(seminar: Seminar, today: date) -> str:
+    """Say when a past seminar was held: 2017年9月28日, 2017年9月25日、10月25日, 2017年8月～9月."""
+    past = [o for o in seminar.occurrences if o.last < today]
+    if len(past) > 3:
+        return f"{_plain(past[0])}～{_plain(past[-1])}（全{len(past)}回）"
+    parts, year = [], None
+    for o in past:
+        text = _plain(o)
+        if year == o.first.year:
+            text = text.split("年", 1)[1]
+        parts.append(text)
+        year = o.last.year
+    return "、".join(parts)
+
+
+def _plain(o: Occurrence) -> str:
+    return month_span(o.first, o.last) if o.is_period else f"{o.first.year}年{o.first.month}月{o.first.day}日"
+
+
+def _phones(seminars: list[Seminar]) -> str:
+    """List organisers with their phones (organisers without one only when nobody has one)."""
+    by_organiser: dict[str, list[str]] = {}
+    for seminar in seminars:
+        phones = by_organiser.setdefault(seminar.organiser, [])
+        if seminar.phone and seminar.phone not in phones:
+            phones.append(seminar.phone)
+    with_phone = {name: phones for name, phones in by_organiser.items() if phones}
+    if not with_phone:
+        return "、".join(by_organiser)
+    return "、".join(f"{name}（{'・'.join(phones)}）" for name, phones in with_phone.items())
+
+
+# --------------------------------------------------------------------------- taps: more, detail, remind
+
+
+def _tap(turn: Turn, cal: SeminarCalendar, data: str) -> Outcome:
+    action, _, rest = data.partition(":")
+    if action == "more":
+        return _more(turn, cal, rest)
+    if action == "detail":
+        return _detail(turn, cal, rest)
+    if action == "remind":
+        seminar_id, _, day = rest.partition(":")
+        return _remind(turn, cal, seminar_id, day)
+    return _not_found(turn, cal)
+
+
+def _more(turn: Turn, cal: SeminarCalendar, offset_text: str) -> Outcome:
+    saved = turn.memory.get(_MEMORY_KEY)
+    today = today_in_tokyo(turn.now)
+    try:
+        offset = int(offset_text)
+        start = date.fromisoformat(saved["start"])
+        end = date.fromisoformat(saved["end"]) if saved.get("end") else None
+        ids, what = list(saved["ids"]), str(saved["what"])
+    except (TypeError, KeyError, ValueError):
+        return Outcome(INTENT, (Reply(cal.wording.more_expired, choices=(faq.handoff_choice(turn),)),))
+    period = Period(start, end, "")
+    listing: Listing = []
+    for seminar_id in ids:
+        seminar = cal.get(seminar_id)
+        if seminar is not None:
+            listing.extend(_upcoming([seminar], period, today))  # kept in the order first shown
+    if offset <= 0 or offset >= len(listing):
+        offset = max(0, min(offset, len(listing) - PAGE_SIZE))
+    if not listing:
+        return Outcome(INTENT, (Reply(cal.wording.more_expired, choices=(faq.handoff_choice(turn),)),))
+    return _list_page(turn, cal, listing, what, offset, period, [], dict(turn.memory))
+
+
+def _detail(turn: Turn, cal: SeminarCalendar, seminar_id: str) -> Outcome:
+    seminar = cal.get(seminar_id)
+    if seminar is None:
+        return _not_found(turn, cal)
+    w = cal.wording
+    today = today_in_tokyo(turn.now)
+    rows: list[tuple[str, str]] = [
+        (w.row_date, "、".join(_when_short(o) + _status(cal, o, today) for o in seminar.occurrences)),
+    ]
+    if seminar.schedule:
+        rows.append((w.row_schedule, seminar.schedule))
+    sessions = "、".join(dict.fromkeys(s for s in (seminar.sessions_of(o) for o in seminar.occurrences) if s))
+    if sessions:
+        rows.append((w.row_sessions, sessions))
+    rows.append((w.row_organiser, seminar.organiser))
+    if seminar.phone:
+        rows.append((w.row_phone, seminar.phone))
+    rows.append((w.row_tags, "・".join(seminar.tags)))
+    buttons: list[CardButton] = []
+    if seminar.phone:
+        buttons.append(CardButton(w.call_label, tel=seminar.phone))
+    buttons.append(CardButton(w.calendar_label, url=cal.file.calendar_url))
+    if cal.file.feed_url:
+        buttons.append(CardButton(w.add_to_calendar_label, url=f"{cal.file.feed_url.rstrip('/')}/{seminar.id}.ics"))
+    ahead = [o for o in seminar.occurrences if o.last >= today]
+    if ahead:
+        buttons.append(CardButton(w.remind_label, data=f"{PREFIX}remind:{seminar.id}:{ahead[0].first.isoformat()}"))
+    buttons.append(CardButton(w.consult_label, data=HANDOFF))
+    body = seminar.about + ("\n" + w.period_note if any(o.is_period for o in seminar.occurrences) else "")
+    shown = ahead[0] if ahead else seminar.occurrences[-1]
+    card = Card(kind="seminar", title=seminar.title, alt_text=f"{seminar.title}の詳細",
+                subtitle=_when_long(shown) + _status(cal, shown, today), rows=tuple(rows), body=body,
+                footer=w.footer.format(source=seminar.source, as_of=cal.file.as_of), buttons=tuple(buttons))
+    return Outcome(INTENT, (Reply(w.detail_intro.format(title=seminar.title), cards=(card,),
+                                  choices=(faq.handoff_choice(turn),)),))
+
+
+def remind_at(starts_on: date) -> datetime:
+    """Return when a reminder is pushed: the day before, at REMIND_HOUR in Asia/Tokyo."""
+    return datetime.combine(starts_on - timedelta(days=1), time(REMIND_HOUR), tzinfo=TOKYO)
+
+
+def _remind(turn: Turn, cal: SeminarCalendar, seminar_id: str, day: str) -> Outcome:
+    w = cal.wording
+    seminar = cal.get(seminar_id)
+    try:
+        starts_on = date.fromisoformat(day)
+    except ValueError:
+        return _not_found(turn, cal)
+    occurrence = next((o for o in seminar.occurrences if o.first == starts_on), None) if seminar else None
+    if seminar is None or occurrence is None:
+        return _not_found(turn, cal)
+    today = today_in_tokyo(turn.now)
+    when = _when_long(occurrence)
+    choices = (faq.handoff_choice(turn),)
+    if occurrence.last < today:
+        return Outcome(INTENT, (Reply(w.remind_past.format(title=seminar.title, when=_plain(occurrence)), choices=choices),))
+    if turn.channel not in REMINDER_CHANNELS:
+        return Outcome(INTENT, (Reply(w.remind_channel.format(url=cal.file.calendar_url), choices=choices),))
+    at = remind_at(starts_on)
+    if at <= turn.now:
+        return Outcome(INTENT, (Reply(w.remind_too_late.format(title=seminar.title, when=when), choices=choices),))
+    effect = AddReminder(seminar_id=seminar.id, starts_on=starts_on.isoformat(), remind_at=at)
+    text = w.remind_saved.format(title=seminar.title, when=when, day_before=short_date(starts_on - timedelta(days=1)))
+    return Outcome(INTENT, (Reply(text, choices=choices),), effects=(effect,))
+
+
+def _not_found(turn: Turn, cal: SeminarCalendar) -> Outcome:
+    return Outcome(INTENT, (Reply(cal.wording.not_found.format(url=cal.file.calendar_url),
+                                  choices=(faq.handoff_choice(turn),)),))
+
+
+# --------------------------------------------------------------------------- reminder delivery
+
+
+def reminder_replies(kb: Knowledge, seminar_id: str, starts_on: date) -> tuple[Reply, ...] | None:
+    """Return the reminder pushed the day before an occurrence; None if it is no longer in the calendar."""
+    cal = calendar(kb)
+    seminar = cal.get(seminar_id)
+    occurrence = next((o for o in seminar.occurrences if o.first == starts_on), None) if seminar else None
+    if seminar is None or occurrence is None:
+        return None
+    w = cal.wording
+    template = w.remind_push_period if occurrence.is_period else w.remind_push
+    text = template.format(title=seminar.title, when=_when_long(occurrence), organiser=seminar.organiser,
+                           phone=f"（☎{seminar.phone}）" if seminar.phone else "")
+    card = seminar_card(cal, seminar, [occurrence], starts_on - timedelta(days=1))
+    return (Reply(text, cards=(card,)),)
+
+
+def reminder_renderer(kb: Knowledge) -> Callable[[str, date], list[dict] | None]:
+    """Return the render function storage.repository.queue_due_reminders() takes: replies as JSON."""
+
+    def render(seminar_id: str, starts_on: date) -> list[dict] | None:
+        replies = reminder_replies(kb, seminar_id, starts_on)
+        return replies_to_json(replies) if replies is not None else None
+
+    return render
