@@ -39,6 +39,8 @@ class Settings:
     slack_ops_channel: str | None = None
     slack_api_base_url: str = "https://slack.com/api/"
     web_chat_enabled: bool = True
+    knowledge_reload_seconds: float = 3.0  # how often a process looks for an edited knowledge directory; 0: never
+    purge_after_days: int = 180  # conversations, recorded questions, turn logs and resolved leads older than this are deleted
     max_body_bytes: int = 1_000_000
     log_level: str = "INFO"
 
@@ -62,6 +64,8 @@ class Settings:
             slack_ops_channel=env.get("SLACK_OPS_CHANNEL") or None,
             slack_api_base_url=env.get("SLACK_API_BASE_URL") or defaults.slack_api_base_url,
             web_chat_enabled=_flag(env.get("WEB_CHAT_ENABLED"), not production),
+            knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or defaults.knowledge_reload_seconds),
+            purge_after_days=int(env.get("PURGE_AFTER_DAYS") or defaults.purge_after_days),
             max_body_bytes=int(env.get("MAX_BODY_BYTES") or defaults.max_body_bytes),
             log_level=env.get("LOG_LEVEL") or defaults.log_level,
         )

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import TOKYO, Settings
 from bot.messages import Incoming, TurnResult
+from bot.reload import KnowledgeReloader
 from handlers import router, smalltalk
 from handlers.base import AddReminder, Conversation, CreateLead, Effect, ForgetUser, RecordQuestion, Turn
 from handlers.replies import Reply
@@ -37,8 +38,8 @@ class Engine:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Engine":
         """Load the knowledge (refusing a broken one) and open the database, ready to answer."""
-        knowledge = Knowledge.load(settings.knowledge_dir)
-        db = Database(settings.database_url)
+        db = Database(settings.database_url)  # connects lazily: a broken knowledge base stops us first
+        knowledge = KnowledgeReloader.from_settings(settings, db)  # picks up edits; refuses broken ones
         db.prepare()
         return cls(db, settings, knowledge)
 
@@ -78,7 +79,7 @@ class Engine:
             row.version += 1
             row.updated_at = now
             repository.log_turn(session, user, incoming.channel, outcome.intent, outcome.flow,
-                                outcome.entry_id, outcome.score, now)
+                                outcome.entry_id, outcome.score, now, verdict=outcome.verdict)
         log.info("turn channel=%s user=%s intent=%s entry=%s score=%s flow=%s",
                  incoming.channel, user.user_hash[:12], outcome.intent, outcome.entry_id, outcome.score, outcome.flow)
         return TurnResult(outcome.intent, outcome.replies, outcome.flow, outcome.entry_id, outcome.score,

@@ -118,6 +118,7 @@ class Outcome:
     score: float | None = None
     effects: tuple[Effect, ...] = ()
     memory: Mapping[str, Any] | None = None  # new memory; None keeps the old one
+    verdict: str | None = None  # a finished questionnaire's result (eligible, needs_check, not_eligible), for statistics
 
     def with_prefix(self, *replies: Reply) -> "Outcome":
         """Return this outcome with messages put before its own."""

@@ -160,4 +160,5 @@ class TurnLog(Base):
     flow: Mapped[str | None] = mapped_column(String(16))
     entry_id: Mapped[str | None] = mapped_column(String(64))
     score: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(String(16))  # a finished questionnaire's result
     created_at: Mapped[datetime] = mapped_column(index=True)

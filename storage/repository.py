@@ -86,10 +86,10 @@ def record_question(session: Session, text: str, reason: str, best_entry_id: str
 
 
 def log_turn(session: Session, user: User, channel: str, intent: str, flow: str | None,
-             entry_id: str | None, score: float | None, now: datetime) -> None:
+             entry_id: str | None, score: float | None, now: datetime, verdict: str | None = None) -> None:
     """Log an answered turn for statistics (hashed user, no text)."""
     session.add(TurnLog(user_hash=user.user_hash, channel=channel, intent=intent, flow=flow,
-                        entry_id=entry_id, score=score, created_at=now))
+                        entry_id=entry_id, score=score, verdict=verdict, created_at=now))
 
 
 def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:

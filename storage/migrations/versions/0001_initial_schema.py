@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('flow', sa.String(length=16), nullable=True),
     sa.Column('entry_id', sa.String(length=64), nullable=True),
     sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('verdict', sa.String(length=16), nullable=True),
     sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )

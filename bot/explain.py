@@ -1,0 +1,113 @@
+"""`sme-bot kb explain`: why the bot answers a question the way it does, so an admin can fix the entry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers import faq, router
+from handlers.base import Turn
+from knowledge.index import KeyTrace
+from knowledge.model import Knowledge
+
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Match:
+    """One entry the question matched, with its scores and the keyword or example that matched best."""
+
+    entry_id: str
+    title: str
+    file: str
+    score: float
+    coverage: float
+    similarity: float
+    matched_key: str  # the reading key that matched best
+    matched_text: str | None  # the keyword, title or example question that key comes from
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What the bot made of a question and what it decided."""
+
+    question: str
+    trace: KeyTrace
+    matches: tuple[Match, ...]
+    decision: str  # answer, suggest, fallback, or the intent of a capability that took the message first
+    intent: str
+    entry_id: str | None  # the entry answered, if any
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """Return the parts of the folded reading dropped as noise (e.g. "…について教えて")."""
+        folded, key = self.trace.folded, self.trace.key
+        at = folded.find(key) if key else -1
+        if at < 0:
+            return ()
+        return tuple(p for p in (folded[:at], folded[at + len(key):]) if p)
+
+
+def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> Explanation:
+    """Trace a question through the matcher and the router, as a fresh user would send it."""
+    hits = kb.index.search(question, limit=shown)
+    matches = tuple(
+        Match(h.entry_id, kb.entries[h.entry_id].entry.title, kb.entries[h.entry_id].file, h.score, h.coverage,
+              h.similarity, h.best_key, _source_text(kb, h.entry_id, h.best_key))
+        for h in hits
+    )
+    outcome = router.respond(Turn(text=question, now=now, kb=kb, channel="console"))
+    if outcome.intent == "faq":
+        decision = "answer" if outcome.entry_id else "suggest"
+    else:
+        decision = outcome.intent
+    return Explanation(question, kb.index.vocabulary.trace(question), matches, decision, outcome.intent,
+                       outcome.entry_id)
+
+
+def _source_text(kb: Knowledge, entry_id: str, key: str) -> str | None:
+    """Return the entry's title, keyword or example question whose key is the matched one."""
+    entry = kb.entries[entry_id].entry
+    for text in (entry.title, entry.short_title, *entry.keywords, *entry.questions):
+        if kb.index.vocabulary.key(text) == key:
+            return text
+    return None
+
+
+_DECISIONS = {
+    "answer": "回答する（いちばん近い項目をそのまま答えます）",
+    "suggest": "候補を示す（自信がないため、近い項目をボタンで示します）",
+    "fallback": "お答えできない（メニューと事務局の連絡先を示し、質問を記録します）",
+}
+
+
+def render(explanation: Explanation) -> str:
+    """Write the explanation in Japanese for an admin at a terminal."""
+    e, t = explanation, explanation.trace
+    lines = [f"質問：{e.question}", f"読み：{t.reading or '（なし）'}"]
+    if t.synonyms:
+        lines.append("同義語：" + "、".join(f"{variant} → {canonical}" for variant, canonical in t.synonyms))
+    else:
+        lines.append("同義語：（使われていません）")
+    if e.removed:
+        lines.append("省いた言い回し：" + "、".join(e.removed))
+    lines.append(f"照合に使う形：{t.key or '（なし）'}")
+    lines.append("")
+    if e.matches:
+        lines.append("近い項目（点数 = 0.6×網羅度 + 0.4×類似度）：")
+        for i, m in enumerate(e.matches, 1):
+            lines.append(f"{i}. {m.entry_id}（{m.title}、{m.file}）点数 {m.score:.3f}"
+                         f"（網羅度 {m.coverage:.3f}、類似度 {m.similarity:.3f}）")
+            source = f"「{m.matched_text}」" if m.matched_text else "（元の文は特定できません）"
+            lines.append(f"   いちばん近い言い方：{source} 読み {m.matched_key}")
+    else:
+        lines.append("近い項目：ありません（質問の読みがどの項目の言葉とも重なりません）")
+    lines.append("")
+    lead = e.matches[0].score - e.matches[1].score if len(e.matches) > 1 else (e.matches[0].score if e.matches else 0.0)
+    lines.append(f"判定：{_DECISIONS.get(e.decision, f'ほかの機能が応答します（{e.intent}）')}"
+                 + (f" → {e.entry_id}" if e.entry_id else ""))
+    lines.append(f"  基準：{faq.ANSWER_AT:.2f}以上で2位との差が{faq.CLEAR_LEAD:.2f}以上、または{faq.SURE_AT:.2f}以上なら回答、"
+                 f"{faq.SUGGEST_AT:.2f}以上なら候補、それ未満はお答えできない（この質問の2位との差 {lead:.3f}）")
+    if e.decision in ("suggest", "fallback"):
+        lines.append("  直し方：答えてほしい項目の questions にこの言い方を、keywords に言葉を加えるか、"
+                     "synonyms.yaml に同義語を加えてください。")
+    return "\n".join(lines)
