@@ -54,16 +54,6 @@ class KeyTrace:
     key: str  # the matching key
 
 
-@dataclass(frozen=True)
-class KeyTrace:
-    """How a text became its matching key, for an admin asking why the bot answered what it did."""
-
-    reading: str  # the reading of the text as typed
-    synonyms: tuple[tuple[str, str], ...]  # (variant reading, canonical reading) rules that applied
-    folded: str  # the reading with synonyms folded, before noise phrases were dropped
-    key: str  # the matching key
-
-
 @dataclass
 class Vocabulary:
     """Synonyms and noise phrases, applied to readings so kana and kanji input fold alike."""
@@ -145,16 +135,6 @@ class Vocabulary:
                     reading, changed = reading[len(phrase):], True
                     cuts = {c - len(phrase) for c in cuts if c > len(phrase)}
         return reading, cuts
-
-    def trace(self, text: str) -> "KeyTrace":
-        """Return how a text becomes its key: reading, synonym rules applied, key (for `sme-bot kb explain`)."""
-        reading = reading_key(text)
-        synonyms: tuple[tuple[str, str], ...] = ()
-        folded = reading
-        if reading and self.replacements:
-            synonyms = tuple((m.group(0), self._map()[m.group(0)]) for m in self._pattern().finditer(reading))
-            folded = self._pattern().sub(lambda m: self._map()[m.group(0)], reading)
-        return KeyTrace(reading, synonyms, folded, self.key(text))
 
     def trace(self, text: str) -> "KeyTrace":
         """Return how a text becomes its key: reading, synonym rules applied, key (for `sme-bot kb explain`)."""
