@@ -23,6 +23,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app.register_blueprint(line.blueprint(settings, engine))
 
+    from bot.channels import slack
+
+    app.register_blueprint(slack.blueprint(settings, engine))
+
     from bot import calendar_feed
 
     app.register_blueprint(calendar_feed.blueprint)

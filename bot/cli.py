@@ -86,6 +86,35 @@ def cmd_seminars_ics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Deliver leads, relays and pushes from the outbox until stopped (or one batch with --once)."""
+    from bot import outbox
+
+    if args.once:
+        taken = outbox.Worker.from_settings(settings).run_once()
+        print(f"{taken}件の送信を処理しました。")
+        return 0
+    outbox.run_forever(settings)
+    return 0
+
+
+def cmd_leads_list(args: argparse.Namespace, settings: Settings) -> int:
+    """List every lead with its status, delivery attempts and last error."""
+    import json
+
+    from bot import outbox
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    db.prepare()
+    rows = outbox.lead_report(db, args.status)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        print(outbox.format_lead_report(rows, bool(settings.slack_bot_token and settings.slack_handoff_channel)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="sme-bot", description="いわき市 中小企業支援チャットボット")
@@ -116,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     richmenu = line.add_parser("richmenu", help="リッチメニュー（画像つき）を作成して既定に設定する")
     richmenu.add_argument("--preview", type=Path, metavar="PNG", help="LINE には送らず、メニュー画像をこのファイルに保存する")
     richmenu.set_defaults(func=cmd_line_richmenu)
+
+    worker = sub.add_parser("worker", help="送信キュー（Slack へのご相談の通知など）を配信し続ける")
+    worker.add_argument("--once", action="store_true", help="1回分だけ配信して終わる")
+    worker.set_defaults(func=cmd_worker)
+
+    leads = sub.add_parser("leads", help="ご相談（リード）の確認").add_subparsers(dest="leads_command", required=True)
+    leads_list = leads.add_parser("list", help="ご相談の一覧（状態、送信試行回数、最後のエラー）")
+    leads_list.add_argument("--json", action="store_true", help="JSON で出力する")
+    leads_list.add_argument("--status", choices=["queued", "delivered", "claimed", "resolved"], help="この状態のものだけ")
+    leads_list.set_defaults(func=cmd_leads_list)
     return parser
 
 

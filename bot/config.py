@@ -38,6 +38,7 @@ class Settings:
     slack_handoff_channel: str | None = None
     slack_ops_channel: str | None = None
     slack_api_base_url: str = "https://slack.com/api/"
+    slack_reannounce_minutes: int = 60  # business minutes a lead may stay unclaimed before it is announced again
     web_chat_enabled: bool = True
     knowledge_reload_seconds: float = 3.0  # how often a process looks for an edited knowledge directory; 0: never
     purge_after_days: int = 180  # conversations, recorded questions, turn logs and resolved leads older than this are deleted
@@ -63,9 +64,15 @@ class Settings:
             slack_handoff_channel=env.get("SLACK_HANDOFF_CHANNEL") or None,
             slack_ops_channel=env.get("SLACK_OPS_CHANNEL") or None,
             slack_api_base_url=env.get("SLACK_API_BASE_URL") or defaults.slack_api_base_url,
+            slack_reannounce_minutes=int(env.get("SLACK_REANNOUNCE_MINUTES") or defaults.slack_reannounce_minutes),
             web_chat_enabled=_flag(env.get("WEB_CHAT_ENABLED"), not production),
             knowledge_reload_seconds=float(env.get("KNOWLEDGE_RELOAD_SECONDS") or defaults.knowledge_reload_seconds),
             purge_after_days=int(env.get("PURGE_AFTER_DAYS") or defaults.purge_after_days),
             max_body_bytes=int(env.get("MAX_BODY_BYTES") or defaults.max_body_bytes),
             log_level=env.get("LOG_LEVEL") or defaults.log_level,
         )
+
+    @property
+    def slack_handoff_enabled(self) -> bool:
+        """Tell whether leads go to Slack and the secretariat can answer from there."""
+        return bool(self.slack_bot_token and self.slack_signing_secret and self.slack_handoff_channel)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date, datetime
 from typing import Callable
 
@@ -11,7 +12,7 @@ from bot.config import TOKYO, Settings
 from bot.messages import Incoming, TurnResult
 from bot.reload import KnowledgeReloader
 from handlers import router, smalltalk
-from handlers.base import AddReminder, Conversation, CreateLead, Effect, ForgetUser, RecordQuestion, Turn
+from handlers.base import AddReminder, Conversation, CreateLead, Effect, ForgetUser, RecordQuestion, RelayToSecretariat, Turn
 from handlers.replies import Reply
 from knowledge.model import Knowledge
 from storage import repository
@@ -63,14 +64,16 @@ class Engine:
             row = repository.load_conversation(session, user)
             conversation = Conversation.from_json(row.state)
             turn = Turn(text=text, now=now, kb=kb, conversation=conversation, postback=incoming.postback,
-                        channel=incoming.channel, is_group=incoming.is_group)
+                        channel=incoming.channel, is_group=incoming.is_group,
+                        handoff_live=self.settings.slack_handoff_enabled,
+                        open_lead_id=repository.open_lead_id(session, user))
             outcome = router.respond(turn)
             lead_ids = self._apply(session, user, outcome.effects, conversation, now)
             if any(isinstance(e, ForgetUser) for e in outcome.effects):
                 memory: dict = {}
             else:
                 memory = dict(outcome.memory if outcome.memory is not None else conversation.memory)
-                if not incoming.postback and text.strip():
+                if not incoming.postback and text.strip() and not outcome.text_is_answer:
                     memory["recent_questions"] = (list(memory.get("recent_questions", [])) + [text[:200]])[-RECENT_QUESTIONS:]
             memory = router.remember_choices(outcome, memory)
             saved = Conversation(flow=outcome.flow, flow_data=dict(outcome.flow_data) if outcome.flow else {},
@@ -122,6 +125,9 @@ class Engine:
                 repository.add_reminder(session, user, effect.seminar_id, date.fromisoformat(effect.starts_on), effect.remind_at, now)
             elif isinstance(effect, ForgetUser):
                 repository.forget_user(session, user)
+            elif isinstance(effect, RelayToSecretariat):
+                repository.enqueue(session, "slack_thread", f"slack_thread:{effect.lead_id}:{uuid.uuid4().hex}",
+                                   {"lead_id": effect.lead_id, "text": effect.text, "note": effect.note}, now)
         return lead_ids
 
 

@@ -52,6 +52,8 @@ class Turn:
     postback: str | None = None  # data of a tapped button
     channel: str = "console"
     is_group: bool = False
+    handoff_live: bool = False  # leads go to the secretariat's Slack, which can answer in the chat
+    open_lead_id: int | None = None  # the user's lead not yet resolved, if any
 
     @property
     def flow_data(self) -> Mapping[str, Any]:
@@ -90,6 +92,15 @@ class CreateLead:
 
 
 @dataclass(frozen=True)
+class RelayToSecretariat:
+    """Post what the user wrote into the Slack thread of their open lead."""
+
+    lead_id: int
+    text: str
+    note: bool = False  # a notice about the chat (e.g. the user went back to the bot), not the user's words
+
+
+@dataclass(frozen=True)
 class AddReminder:
     """Remember that the user wants a reminder for a seminar occurrence."""
 
@@ -103,7 +114,7 @@ class ForgetUser:
     """Delete the user's conversation history and open reminders."""
 
 
-Effect = RecordQuestion | CreateLead | AddReminder | ForgetUser
+Effect = RecordQuestion | CreateLead | AddReminder | ForgetUser | RelayToSecretariat
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,7 @@ class Outcome:
     score: float | None = None
     effects: tuple[Effect, ...] = ()
     memory: Mapping[str, Any] | None = None  # new memory; None keeps the old one
+    text_is_answer: bool = False  # the text answered a flow's question (a name, a phone): not a question to keep
     verdict: str | None = None  # a finished questionnaire's result (eligible, needs_check, not_eligible), for statistics
 
     def with_prefix(self, *replies: Reply) -> "Outcome":

@@ -7,6 +7,7 @@ from types import ModuleType
 
 from handlers import eligibility, faq, privacy, smalltalk
 from handlers import seminars
+from handlers import handoff
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.text import surface_key
@@ -16,9 +17,12 @@ FLOW_TIMEOUT = timedelta(minutes=30)
 
 # Multi-turn flows, each a module with NAME, wants(turn), start(turn), step(turn) -> Outcome | None
 # (None: the message is not an answer to the pending question) and cancel(turn) -> Outcome.
-FLOWS: list[ModuleType] = [privacy, eligibility]
+FLOWS: list[ModuleType] = [privacy, handoff, eligibility]
 # Single-turn capabilities, asked in order, each with wants(turn) and respond(turn); faq answers the rest.
 CAPABILITIES: list[ModuleType] = [smalltalk, seminars]
+# Capabilities that take the turn before anything else when they return an Outcome, each with
+# intercept(turn) -> Outcome | None: while the secretariat answers a user, their messages go to a person.
+INTERCEPTS: list[ModuleType] = [handoff]
 # Flows that collect personal details: in a group chat the bot asks to continue them 1:1 instead.
 PERSONAL_FLOWS = {"eligibility", "handoff"}
 
@@ -38,6 +42,10 @@ def respond(turn: Turn) -> Outcome:
 
 
 def _route(turn: Turn) -> Outcome:
+    for capability in INTERCEPTS:
+        taken = capability.intercept(turn)
+        if taken is not None:
+            return taken
     flow = _flow(turn.conversation.flow)
     if _is_cancel(turn):
         if flow is not None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from knowledge.handoff import load_handoff
 from knowledge.index import Document, SearchIndex, Vocabulary
 from knowledge.loader import BUNDLED_DIR, KnowledgeError, Problem, fingerprint, load_file
 from knowledge.schema import Contact, ContactsFile, EntriesFile, Entry, MessagesFile, SynonymsFile
@@ -15,6 +16,7 @@ from knowledge.subsidy import load_subsidy
 # A capability with its own data registers a loader here: name -> (directory, problems) -> value.
 SectionLoader = Callable[[Path, list[Problem]], Any]
 SECTIONS: dict[str, SectionLoader] = {}
+SECTIONS["handoff.yaml"] = load_handoff
 SECTIONS["seminars.yaml"] = load_seminars
 SECTIONS["subsidy.yaml"] = load_subsidy
 _CORE_FILES = {"messages.yaml", "contacts.yaml", "synonyms.yaml"}

@@ -94,6 +94,7 @@ class Lead(Base):
     slack_channel: Mapped[str | None] = mapped_column(String(64))
     slack_ts: Mapped[str | None] = mapped_column(String(32), index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
     delivered_at: Mapped[datetime | None]
     claimed_at: Mapped[datetime | None]

@@ -5,7 +5,7 @@ import hashlib
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -167,3 +167,57 @@ def create_lead(session: Session, user: User, request: "CreateLead", recent_ques
     session.flush()
     enqueue(session, "lead", f"lead:{lead.id}", {"lead_id": lead.id}, now)
     return lead
+
+
+OPEN_LEAD_STATUSES = ("queued", "delivered", "claimed")
+
+
+def open_lead_id(session: Session, user: User) -> int | None:
+    """Return the id of the user's newest lead that is not resolved yet."""
+    return session.execute(
+        select(Lead.id).where(Lead.user_id == user.id, Lead.status.in_(OPEN_LEAD_STATUSES))
+        .order_by(Lead.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def find_lead_by_thread(session: Session, slack_channel: str, slack_ts: str) -> Lead | None:
+    """Return the lead whose Slack card is the message at this channel and ts."""
+    return session.execute(
+        select(Lead).where(Lead.slack_ts == slack_ts, Lead.slack_channel == slack_channel)
+    ).scalars().first()
+
+
+def claim_outbox(session: Session, now: datetime, kinds: list[str], limit: int, lease_until: datetime) -> list[OutboxItem]:
+    """Take due deliveries of these kinds for this worker until lease_until; another worker skips them.
+
+    FOR UPDATE SKIP LOCKED (PostgreSQL) keeps two workers off the same rows while they claim;
+    the lease then keeps them off while the delivery runs outside any transaction. A worker that
+    dies mid-delivery leaves the item to be taken again when the lease ends.
+    """
+    items = list(session.execute(
+        select(OutboxItem).where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now,
+                                 OutboxItem.kind.in_(kinds))
+        .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(limit)
+        .with_for_update(skip_locked=True)
+    ).scalars())
+    for item in items:
+        item.attempts += 1
+        item.next_attempt_at = lease_until
+    return items
+
+
+def leads_to_reannounce(session: Session) -> list[Lead]:
+    """Return delivered leads nobody has claimed and that were not announced again yet."""
+    return list(session.execute(
+        select(Lead).where(Lead.status == "delivered", Lead.reannounced_at.is_(None)).order_by(Lead.id)
+        .with_for_update(skip_locked=True)
+    ).scalars())
+
+
+def list_leads(session: Session, status: str | None = None) -> list[tuple[Lead, OutboxItem | None]]:
+    """Return every lead (or those with this status), newest first, with its delivery record."""
+    stmt = (select(Lead, OutboxItem).outerjoin(OutboxItem, OutboxItem.key == literal("lead:") + cast(Lead.id, String))
+            .order_by(Lead.id.desc()))
+    if status:
+        stmt = stmt.where(Lead.status == status)
+    return [(lead, item) for lead, item in session.execute(stmt).all()]

@@ -108,6 +108,7 @@ def upgrade() -> None:
     sa.Column('slack_channel', sa.String(length=64), nullable=True),
     sa.Column('slack_ts', sa.String(length=32), nullable=True),
     sa.Column('claimed_by', sa.String(length=128), nullable=True),
+    sa.Column('resolved_by', sa.String(length=128), nullable=True),
     sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('delivered_at', storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claimed_at', storage.models.UTCDateTime(timezone=True), nullable=True),
