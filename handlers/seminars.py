@@ -11,7 +11,7 @@ from handlers.dates import TOKYO, Period, find_period, long_date, month_span, sh
 from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
 from knowledge.model import Knowledge
 from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
-from knowledge.text import has_any
+from knowledge.text import has_any, surface_key
 
 INTENT = "seminars"
 PREFIX = "seminars:"
@@ -24,6 +24,8 @@ REMINDER_CHANNELS = frozenset({"line"})
 SHORT_WINDOW_DAYS = 28
 MAX_DATES_ON_CARD = 6
 _MEMORY_KEY = "seminar_results"
+# A seminar keyword this long ("ネットで集客", "SNS活用") is specific enough to make a question about seminars.
+SPECIFIC_KEYWORD = 4
 
 
 @dataclass(frozen=True)
@@ -63,22 +65,37 @@ def wants(turn: Turn) -> bool:
     if turn.postback:
         return turn.postback.startswith(PREFIX)
     q = understand(turn)
-    topical = q.match.is_topical
-    if not (q.seminar_word or q.match.named or (topical and (q.when_word or q.learn_word or q.period is not None))):
-        return False
-    return not _faq_knows_better(turn, q)
+    if q.seminar_word or q.match.named:
+        return not _faq_knows_better(turn, q)
+    # Without a seminar word, a topic asked with a time, a wish to learn or a seminar's own phrase
+    # ("ネットで集客") is ours only when the FAQ has no sure answer.
+    specific = any(len(surface_key(k)) >= SPECIFIC_KEYWORD for k in q.match.keywords)
+    if (q.match.is_topical and (q.when_word or q.learn_word or q.period is not None)) or specific:
+        return not faq.is_confident(turn.kb.index.search(turn.text, limit=2))
+    return False
 
 
 def _faq_knows_better(turn: Turn, q: Question) -> bool:
-    """A question about what a program is (not when) goes to its FAQ entry, when the FAQ is sure of it."""
-    if q.period is not None or q.when_word or q.recommend:
+    """Leave to the FAQ what it answers better: a program's own facts, or what the calendar itself is."""
+    if q.period is not None or q.recommend:
+        return False
+    hits = turn.kb.index.search(turn.text, limit=2)
+    if not hits:
         return False
     cal = calendar(turn.kb)
-    if q.match.is_topical or q.match.organisers:
-        if any(s.program is None for s in cal.select(q.match)):
-            return False
-    hits = turn.kb.index.search(turn.text, limit=2)
-    return faq.is_confident(hits) and hits[0].entry_id != cal.file.calendar_entry
+    entry_id = hits[0].entry_id
+    # A seminar the question names or is about has an FAQ entry of its own, and the FAQ found it:
+    # it tells what the program is, and answers "いつ" when it has a schedule fact.
+    if entry_id in {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}:
+        return not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))
+    if not faq.is_confident(hits):
+        return False
+    if entry_id == cal.file.calendar_entry:  # "セミナーカレンダーはどこで見られる？"
+        return has_any(turn.text, cal.file.words.calendar) and not q.match.is_topical
+    if q.when_word:
+        return False
+    selected = cal.select(q.match) if q.match.is_topical or q.match.organisers else []
+    return all(s.program is not None for s in selected)
 
 
 def respond(turn: Turn) -> Outcome:
@@ -160,13 +177,16 @@ def _upcoming(seminars: list[Seminar], period: Period, today: date, prefer: tupl
         if occurrences:
             listing.append((seminar, occurrences))
 
-    def order(item: tuple[Seminar, list[Occurrence]]) -> tuple[bool, bool, tuple[int, int], bool, date, str]:
+    def order(item: tuple[Seminar, list[Occurrence]]) -> tuple[bool, bool, tuple[int, int], bool, int, str]:
         seminar, occurrences = item
         first = _primary(occurrences, today)
         # Preferred topics first; what has not begun before a series already running; month by
-        # month, the dated days before the series known only by their month.
-        return (not (set(seminar.tags) & set(prefer)), first.first < today, (first.first.year, first.first.month),
-                first.is_period, first.first, seminar.title)
+        # month, the dated days before the series known only by their month. Of the series already
+        # running, the one begun most recently first: one begun months ago is the least news.
+        running = first.first < today
+        start = -first.first.toordinal() if running else first.first.toordinal()
+        return (not (set(seminar.tags) & set(prefer)), running, (first.first.year, first.first.month) if not running else (0, 0),
+                first.is_period, start, seminar.title)
 
     listing.sort(key=order)
     return listing
@@ -191,6 +211,7 @@ def _list_page(turn: Turn, cal: SeminarCalendar, listing: Listing, what: str, of
         lines = [*lines, intro]
     else:
         lines = [*lines, w.more_intro.format(what=what, first=first, last=last, count=count)]
+    lines.append(w.list_note.format(url=cal.file.calendar_url))
     cards = tuple(seminar_card(cal, seminar, occurrences, today) for seminar, occurrences in page)
     choices: tuple[Choice, ...] = ()
     if last < count:

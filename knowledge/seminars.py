@@ -94,6 +94,7 @@ class Words(Strict):
     when: list[NonEmpty] = Field(min_length=1)
     learn: list[NonEmpty] = Field(min_length=1)
     recommend: list[NonEmpty] = Field(min_length=1)
+    calendar: list[NonEmpty] = Field(min_length=1)  # words about the calendar itself (カレンダー, 一覧)
 
 
 # Placeholders each wording may use; anything else is refused when the file loads.
@@ -101,6 +102,7 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "list_intro": {"what", "count"},
     "next_intro": {"when", "title"},
     "page_note": {"first", "last", "count"},
+    "list_note": {"url"},
     "more_intro": {"what", "first", "last", "count"},
     "more_expired": set(),
     "none_upcoming": {"when", "what"},
@@ -131,6 +133,7 @@ class Wording(Strict):
     list_intro: NonEmpty
     next_intro: NonEmpty
     page_note: NonEmpty
+    list_note: NonEmpty
     more_intro: NonEmpty
     more_expired: NonEmpty
     none_upcoming: NonEmpty
