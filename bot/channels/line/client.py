@@ -158,7 +158,7 @@ class LineClient:
     def upload_rich_menu_image(self, rich_menu_id: str, png: bytes) -> None:
         """Upload the rich menu's image (PNG) to the data API."""
         _call("rich menu image upload",
-              lambda: self.blob.set_rich_menu_image(rich_menu_id, png, _content_type="image/png",
+              lambda: self.blob.set_rich_menu_image(rich_menu_id, png, _headers={"Content-Type": "image/png"},
                                                     _request_timeout=API_TIMEOUT))
 
     def set_default_rich_menu(self, rich_menu_id: str) -> None:

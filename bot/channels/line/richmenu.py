@@ -29,7 +29,7 @@ HALF_HEIGHT = 843
 MAX_AREAS = 20
 MAX_IMAGE_BYTES = 1_000_000
 # Change when the drawing changes, so a new image gets a new menu.
-DRAWING = "2"
+DRAWING = "1"
 # Japanese fonts from Debian's packages (fonts-noto-cjk, fonts-ipafont-gothic); .ci/run installs one.
 FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
@@ -104,11 +104,14 @@ def draw(menu: dict[str, Any], items: Sequence[MenuItem], font_path: Path) -> by
     size = menu["size"]
     image = Image.new("RGB", (size["width"], size["height"]), BORDER)
     pen = ImageDraw.Draw(image)
-    for i, (area, item) in enumerate(zip(menu["areas"], items)):
-        b = area["bounds"]
+    bounds = [area["bounds"] for area in menu["areas"]]
+    # One type size for every label (the largest that fits the tightest cell) looks calm and even.
+    size = min(_fitting_size(pen, item.label, font_path, b["width"] - 120, b["height"] // 4)
+               for b, item in zip(bounds, items))
+    font = ImageFont.truetype(str(font_path), size)
+    for i, (b, item) in enumerate(zip(bounds, items)):
         colour = CELL_COLOURS[(i + i // 3) % len(CELL_COLOURS)]
         pen.rectangle((b["x"] + 4, b["y"] + 4, b["x"] + b["width"] - 5, b["y"] + b["height"] - 5), fill=colour)
-        font = _fitting_font(pen, item.label, font_path, b["width"] - 120, b["height"] // 4)
         centre = (b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
         pen.text(centre, item.label, font=font, fill=INK, anchor="mm")
     out = io.BytesIO()
@@ -119,15 +122,14 @@ def draw(menu: dict[str, Any], items: Sequence[MenuItem], font_path: Path) -> by
     return png
 
 
-def _fitting_font(pen: ImageDraw.ImageDraw, text: str, font_path: Path, max_width: int,
-                  max_size: int) -> ImageFont.FreeTypeFont:
+def _fitting_size(pen: ImageDraw.ImageDraw, text: str, font_path: Path, max_width: int, max_size: int) -> int:
     size = max_size
-    while True:
-        font = ImageFont.truetype(str(font_path), size)
-        left, _, right, _ = pen.textbbox((0, 0), text, font=font)
-        if right - left <= max_width or size <= 24:
-            return font
+    while size > 24:
+        left, _, right, _ = pen.textbbox((0, 0), text, font=ImageFont.truetype(str(font_path), size))
+        if right - left <= max_width:
+            break
         size -= 4
+    return size
 
 
 def install(client: LineClient, messages: MessagesFile, font_path: Path | None = None) -> Installed:
