@@ -1,0 +1,188 @@
+"""Seminar answers through the engine: what is ahead, soonest first, a few at a time, and never a past one as upcoming."""
+from datetime import date, timedelta
+
+import pytest
+
+from bot.messages import Incoming
+from conftest import Chat, at, read_question_set
+from handlers.replies import Card
+from knowledge.model import Knowledge
+
+SEMINAR_BUTTONS = ["詳細", "リマインド", "相談する"]
+
+
+def seminar_cards(result) -> list[Card]:
+    return [card for reply in result.replies for card in reply.cards if card.kind == "seminar"]
+
+
+def seminar_id(card: Card) -> str:
+    detail = next(b for b in card.buttons if b.label == "詳細")
+    return detail.data.split(":")[2]
+
+
+def test_next_month_lists_whats_ahead_soonest_first_with_weekday_organiser_phone_and_sessions(engine):
+    result = Chat(engine, now="2017-10-15T09:00:00").say("来月のセミナーは？")
+    assert result.intent == "seminars"
+    assert "来月（2017年11月）" in result.text
+    cards = seminar_cards(result)
+    assert 3 <= len(cards) <= 5
+    first = cards[0]
+    assert first.title in ("弁護士等無料相談会", "知財専門家派遣相談会")
+    assert first.subtitle == "2017年11月17日(金)"
+    rows = dict(first.rows)
+    assert rows["日程"] == "11/17(金)" and rows["主催"] == "いわき産学官ネットワーク協会" and rows["電話"] == "0246-21-7570"
+    assert first.body and first.alt_text.startswith("11/17(金)")
+    assert [b.label for b in first.buttons] == SEMINAR_BUTTONS
+    assert first.buttons[2].data == "handoff:start"
+    assert any(dict(c.rows).get("回数", "").startswith("1講座（全") for c in cards)
+    assert "もっと見る" in [c.label for c in result.choices]
+
+
+def test_more_continues_across_turns_by_tap_or_by_typing_the_label(engine):
+    chat = Chat(engine, now="2017-10-15T09:00:00")
+    first = chat.say("来月のセミナーは？")
+    second = chat.tap(first, "もっと見る")
+    assert second.intent == "seminars" and "続き" in second.text
+    shown_first, shown_second = {seminar_id(c) for c in seminar_cards(first)}, {seminar_id(c) for c in seminar_cards(second)}
+    assert shown_second and not shown_first & shown_second
+    third = chat.say("もっと見る")  # typed, not tapped
+    assert third.intent == "seminars"
+    shown_third = {seminar_id(c) for c in seminar_cards(third)}
+    assert shown_third and not (shown_first | shown_second) & shown_third
+
+
+def test_nothing_ahead_says_so_plainly_and_points_to_the_city_page_and_phones(engine):
+    result = Chat(engine, now="2026-11-27T10:00:00").say("近々のセミナーは？")
+    assert result.intent == "seminars"
+    assert "予定されているセミナーはありません" in result.text
+    assert "http://www.city.iwaki.lg.jp/www/contents/1488506090835/index.html" in result.text
+    assert "0246-25-9151" in result.text and "0246-21-7570" in result.text
+    assert not seminar_cards(result)
+
+
+def test_a_topic_with_nothing_ahead_names_the_topic_and_lists_no_past_seminar(engine):
+    result = Chat(engine, now="2026-11-27T10:00:00").say("簿記を勉強したい")
+    assert result.intent == "seminars"
+    assert "会計・簿記に関するセミナーはありません" in result.text
+    assert "よくわかる3級簿記講座" not in result.text and not seminar_cards(result)
+
+
+def test_a_past_seminar_asked_by_name_is_answered_as_past(engine):
+    result = Chat(engine, now="2017-10-01T10:00:00").say("ネットマーケティングセミナーはいつ？")
+    assert "9月28日に開催済みです" in result.text
+    assert not seminar_cards(result)
+
+
+def test_an_occurrence_today_still_counts_as_ahead(engine):
+    result = Chat(engine, now="2017-09-28T18:00:00").say("今日のセミナー")
+    cards = seminar_cards(result)
+    assert [c.title for c in cards] == ["プラスITセミナー（開拓のためのネットマーケティングセミナー）"]
+    assert "本日開催" in cards[0].subtitle
+
+
+def test_a_series_shows_its_next_date_not_its_past_ones(engine):
+    result = Chat(engine, now="2017-11-18T09:00:00").say("知財の相談会は次いつ？")
+    assert result.text.startswith("次回は12/22(金)")
+    assert "11/17" not in result.text
+
+
+def test_a_period_in_the_past_is_said_to_be_over_and_whats_ahead_follows(engine):
+    result = Chat(engine, now="2017-10-15T09:00:00").say("先月のセミナー")
+    assert "すでに過ぎています" in result.text
+    assert all("開催済み" not in c.as_text() for c in seminar_cards(result))
+    assert seminar_cards(result)
+
+
+def test_a_month_with_nothing_lists_whats_ahead_after_saying_so(engine):
+    result = Chat(engine, now="2017-07-21T09:00:00").say("今週のセミナー")
+    assert "ありません" in result.text
+    assert "販路開拓勉強会" not in result.text  # 7/20 is past
+    assert seminar_cards(result)[0].subtitle == "2017年7月28日(金)"
+
+
+def test_detail_shows_every_date_with_past_ones_marked_and_the_phone_and_page(engine):
+    chat = Chat(engine, now="2017-11-18T09:00:00")
+    result = chat.say("詳細", postback="seminars:detail:lawyer-free-consultation")
+    card = seminar_cards(result)[0]
+    assert "5/26(金)（開催済み）" in dict(card.rows)["日程"] and "2/23(金)" in dict(card.rows)["日程"]
+    assert any(b.tel == "0246-21-7570" for b in card.buttons)
+    assert any(b.url and "1488506090835" in b.url for b in card.buttons)
+    remind = next(b for b in card.buttons if b.label == "リマインド")
+    assert remind.data == "seminars:remind:lawyer-free-consultation:2018-02-23"
+
+
+@pytest.mark.parametrize("postback", ["seminars:detail:no-such", "seminars:remind:x", "seminars:remind:lawyer-free-consultation:2017-13-01",
+                                      "seminars:more:abc", "seminars:more:5", "seminars:", "seminars:remind:lawyer-free-consultation:2017-05-27"])
+def test_a_stale_or_malformed_tap_gets_a_polite_answer(engine, postback):
+    result = Chat(engine, now="2017-10-15T09:00:00").say("詳細", postback=postback)
+    assert result.intent == "seminars" and result.text
+
+
+def test_recommendations_follow_the_last_faq_topic(engine):
+    chat = Chat(engine, now="2017-11-20T09:00:00")
+    asked = chat.say("事業承継の相談窓口はどこ？")
+    assert asked.intent == "faq"
+    result = chat.say("おすすめのセミナーは？")
+    assert result.intent == "seminars"
+    assert "事業承継について" in result.text
+    assert seminar_cards(result)[0].title == "いわき後継者アカデミー"
+
+
+def test_without_context_a_recommendation_is_simply_whats_next(engine):
+    result = Chat(engine, now="2017-11-20T09:00:00").say("おすすめのセミナーは？")
+    assert seminar_cards(result)[0].subtitle.startswith("2017年12月")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("連携ビジネスのセミナーはどこが主催？", "連携ビジネス創出"),
+    ("企業活性化プロジェクトの参加企業", "会川鉄工"),
+    ("起業の勉強をしたい", "創業"),
+    ("振興会議は何回開催された？", "6回"),
+])
+def test_program_questions_are_left_to_the_faq(engine, text, expected):
+    result = Chat(engine, now="2017-10-15T09:00:00").say(text)
+    assert result.intent == "faq" and expected in result.text
+
+
+@pytest.mark.parametrize("text", ["セミナー" * 1000, "🎉来月のセミナー🎉", "ｾﾐﾅｰ", "\u3000せみなー\u3000", "セミナー\n\n\n来月"])
+def test_odd_input_about_seminars_gets_an_answer(engine, text):
+    result = Chat(engine, now="2017-10-15T09:00:00").say(text)
+    assert result.intent == "seminars" and result.text
+
+
+def test_no_listing_ever_shows_a_past_seminar_as_upcoming(engine, kb: Knowledge):
+    calendar = kb.section("seminars.yaml")
+    questions = ["今月のセミナー", "来月のセミナー", "近々のセミナーは？", "IT関係のセミナーある？", "相談会は次いつ？", "ものづくり塾",
+                 "年度末のセミナー", "今週のセミナー", "おすすめのセミナー"]
+    day = date(2017, 4, 1)
+    while day <= date(2018, 4, 5):
+        chat = Chat(engine, user=f"sweep-{day}", now=f"{day.isoformat()}T12:00:00")
+        for question in questions:
+            result = chat.say(question)
+            for card in seminar_cards(result):
+                seminar = calendar.get(seminar_id(card))
+                assert any(o.last >= day for o in seminar.occurrences), (day, question, card.title)
+                assert "開催済み" not in card.as_text(), (day, question, card.title)
+        day += timedelta(days=9)
+
+
+def test_the_seminar_question_set_is_answered(engine):
+    """Every question of tests/questions/seminars.jsonl (own `now` each) gets a right answer."""
+    import unicodedata
+
+    def nfkc(text: str) -> str:
+        return unicodedata.normalize("NFKC", text)
+
+    cases = read_question_set("seminars.jsonl")
+    failures, past_listed = [], []
+    for i, case in enumerate(cases):
+        result = engine.handle(Incoming("console", f"q-{i}", case["text"], at(case["now"])))
+        said = nfkc(result.text)
+        right = (result.intent not in ("fallback", "help", "greeting")
+                 and any(nfkc(a) in said for a in case["any"]))
+        if not right:
+            failures.append(f"{case['id']}: {case['text']} -> {result.intent} {said[:120]!r}")
+        if any(nfkc(x) in said for x in case.get("none", [])):
+            past_listed.append(f"{case['id']}: {case['text']} -> {said[:120]!r}")
+    assert not past_listed, "\n".join(past_listed)
+    assert len(failures) <= len(cases) * 0.02, "\n".join(failures)
