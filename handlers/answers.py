@@ -205,6 +205,12 @@ def mentions_money(text: str) -> bool:
     return any(_has_unit_of_money(t) for t in _tokens(normalize(text)))
 
 
+def has_number(text: str) -> bool:
+    """Tell whether the text contains a number in digits (12, ９０) or kanji with a unit (五人, 百万)."""
+    return any(t.raw[0] in "0123456789" or t.after.startswith(("人", "名", "円")) or any(u in t.raw for u in _LARGE_UNITS)
+               for t in _tokens(normalize(text)))
+
+
 def mentions_people(text: str) -> bool:
     """Tell whether the text states a number of people (a number followed by 人 or 名)."""
     return any(t.after.startswith(_PERSON) for t in _tokens(normalize(text)))

@@ -56,7 +56,7 @@ def start(turn: Turn) -> Outcome:
     again = turn.conversation.flow == NAME or turn.postback == RESUME
     intro = r.messages.intro.format(program=r.short_name, total=len(r.questions))
     prefix = (Reply(r.messages.restarted),) if again else ()
-    return _ask(turn, {}, [], lead=(intro,)).with_prefix(*prefix)
+    return _ask(turn, {}, [], lead=(intro,), answered=False).with_prefix(*prefix)
 
 
 def cancel(turn: Turn) -> Outcome:
@@ -126,7 +126,7 @@ def _back(turn: Turn, answers: dict[str, Answer], history: list[str]) -> Outcome
 
 
 def _ask(turn: Turn, answers: dict[str, Answer], history: list[str], lead: tuple[str, ...] = (),
-         not_understood: bool = False) -> Outcome:
+         not_understood: bool = False, answered: bool = True) -> Outcome:
     """Ask the first unanswered question, with its choices, 戻る and やめる."""
     r = rules(turn.kb)
     question = _pending(r, answers)
@@ -141,7 +141,9 @@ def _ask(turn: Turn, answers: dict[str, Answer], history: list[str], lead: tuple
         choices.append(Choice(r.messages.back_label, BACK))
     choices.append(Choice(r.messages.cancel_label, CANCEL))
     data = {"answers": answers, "history": history}
-    return Outcome(INTENT, (Reply("\n".join(lines), choices=tuple(choices)),), flow=NAME, flow_data=data)
+    # Whatever was typed here answered (or tried to answer) a question: it is not a question to keep for a lead.
+    return Outcome(INTENT, (Reply("\n".join(lines), choices=tuple(choices)),), flow=NAME, flow_data=data,
+                   text_is_answer=answered)
 
 
 def _prompt(r: SubsidyFile, question: Question) -> str:
@@ -273,7 +275,8 @@ def _is_another_question(turn: Turn) -> bool:
     """Tell whether an unreadable answer is really a question about something else."""
     if _has_question_marker(turn.text, rules(turn.kb)) or smalltalk.wants(turn):
         return True
-    hits = turn.kb.index.search(turn.text, limit=2)
+    # A number is an attempt at an answer ("90" for 90万円), however well it matches a phone number in the FAQ.
+    hits = [] if read.has_number(turn.text) else turn.kb.index.search(turn.text, limit=2)
     if hits:
         lead = hits[0].score - (hits[1].score if len(hits) > 1 else 0.0)
         if hits[0].score >= faq.SURE_AT or (hits[0].score >= faq.ANSWER_AT and lead >= faq.CLEAR_LEAD):
@@ -309,7 +312,8 @@ def _finish(turn: Turn, answers: dict[str, Answer]) -> Outcome:
     choices = (Choice(w.handoff_label, HANDOFF), Choice(w.restart_label, START))
     memory = dict(turn.memory)
     memory["eligibility"] = _summary(r, answers, verdict, lines, turn)
-    return Outcome(INTENT, (Reply(text, cards=(card,), choices=choices),), memory=memory)
+    return Outcome(INTENT, (Reply(text, cards=(card,), choices=choices),), memory=memory, verdict=verdict.kind,
+                   text_is_answer=True)
 
 
 def _next_steps(turn: Turn, r: SubsidyFile) -> str:

@@ -29,6 +29,7 @@ class Verdict:
     """The whole result: per-criterion lines, the headline and the estimated amount."""
 
     criteria: tuple[Criterion, ...]
+    kind: Literal["eligible", "needs_check", "not_eligible"]
     headline: str
     estimate: str
     amount: int | None  # yen; None when the planned cost is not known
@@ -82,18 +83,20 @@ def judge(rules: SubsidyFile, answers: Mapping[str, Mapping[str, Any]], today: d
         _window(rules, today),
     )
     marks = {c.mark for c in criteria if c.id in ELIGIBILITY}
-    headline = w.not_eligible if "ng" in marks else w.needs_check if "check" in marks else w.eligible
+    kind: Literal["eligible", "needs_check", "not_eligible"] = (
+        "not_eligible" if "ng" in marks else "needs_check" if "check" in marks else "eligible")
+    headline = getattr(w, kind)
     status, call = call_status(rules, today)
     window_note = w.window_closed.format(program=rules.short_name, window=call.label) if status == "closed" else None
     cost = answers["cost"]
     rate, cap = str(rules.rate), format_yen(rules.cap_yen)
     if cost.get("min") is None:
-        return Verdict(criteria, headline, w.estimate_unknown.format(rate=rate, cap=cap), None, window_note)
+        return Verdict(criteria, kind, headline, w.estimate_unknown.format(rate=rate, cap=cap), None, window_note)
     amount, raw = subsidy_amount(rules, int(cost["min"]))
     template = w.estimate_capped if raw > rules.cap_yen else w.estimate
     estimate = template.format(amount=format_yen(amount), cost=format_yen(int(cost["min"])), rate=rate, cap=cap,
                                raw=format_yen(raw))
-    return Verdict(criteria, headline, estimate, amount, window_note)
+    return Verdict(criteria, kind, headline, estimate, amount, window_note)
 
 
 def _criterion(rules: SubsidyFile, id: str, mark: Mark, reason: str) -> Criterion:
