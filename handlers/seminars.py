@@ -35,6 +35,7 @@ class Question:
     period: Period | None
     match: TopicMatch
     seminar_word: bool
+    event_word: bool
     when_word: bool
     learn_word: bool
     recommend: bool
@@ -54,6 +55,7 @@ def understand(turn: Turn) -> Question:
         period=find_period(text, turn.now),
         match=cal.match(text),
         seminar_word=has_any(text, words.seminar),
+        event_word=has_any(text, words.event),
         when_word=has_any(text, words.when),
         learn_word=has_any(text, words.learn),
         recommend=has_any(text, words.recommend),
@@ -65,12 +67,14 @@ def wants(turn: Turn) -> bool:
     if turn.postback:
         return turn.postback.startswith(PREFIX)
     q = understand(turn)
-    if q.seminar_word or q.match.named:
+    about_something = q.match.is_topical or bool(q.match.organisers) or q.period is not None
+    if q.seminar_word or q.match.named or (q.event_word and about_something):
         return not _faq_knows_better(turn, q)
-    # Without a seminar word, a topic asked with a time, a wish to learn or a seminar's own phrase
-    # ("ネットで集客") is ours only when the FAQ has no sure answer.
+    # Without a seminar word, a wish to learn a seminar topic ("簿記を勉強したい") or a seminar's own
+    # phrase ("ネットで集客") is ours only when the FAQ has no sure answer. A topic with only a time
+    # ("確定申告の締め切りはいつ？") is not: it is rarely about a seminar.
     specific = any(len(surface_key(k)) >= SPECIFIC_KEYWORD for k in q.match.keywords)
-    if (q.match.is_topical and (q.when_word or q.learn_word or q.period is not None)) or specific:
+    if (q.match.is_topical and q.learn_word) or specific:
         return not faq.is_confident(turn.kb.index.search(turn.text, limit=2))
     return False
 
@@ -115,7 +119,8 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     w = cal.wording
     today = today_in_tokyo(turn.now)
     seminars = cal.select(q.match)
-    what = w.topic_word.format(topic=q.match.topic) if q.match.topic else w.seminar_word
+    kind = q.match.kind or w.seminar_word
+    what = w.topic_word.format(topic=q.match.topic, kind=kind) if q.match.topic else kind
     period = q.period or Period(today, None, "")
     lines: list[str] = []
     if period.end is not None and period.end < today:

@@ -78,6 +78,7 @@ class Tag(Strict):
 
     name: NonEmpty
     words: list[NonEmpty] = []
+    kind: bool = False  # a kind of event (相談会) rather than a subject: "知財に関する相談会"
 
 
 class Organiser(Strict):
@@ -91,6 +92,7 @@ class Words(Strict):
     """Words that tell a question is about seminars, asks when, wants to learn or asks for a recommendation."""
 
     seminar: list[NonEmpty] = Field(min_length=1)
+    event: list[NonEmpty] = []  # everyday words (教室, 塾) that mean a seminar only with a topic, a name or a time
     when: list[NonEmpty] = Field(min_length=1)
     learn: list[NonEmpty] = Field(min_length=1)
     recommend: list[NonEmpty] = Field(min_length=1)
@@ -156,7 +158,7 @@ class Wording(Strict):
     period_note: NonEmpty
     footer: NonEmpty
     seminar_word: NonEmpty  # "セミナー": the generic name in "予定されているセミナーはありません"
-    topic_word: NonEmpty  # "{topic}に関するセミナー"
+    topic_word: NonEmpty  # "{topic}に関する{kind}": kind is a kind tag asked about (相談会) or seminar_word
     status_today: NonEmpty
     status_ongoing: NonEmpty
     status_past: NonEmpty
@@ -176,7 +178,7 @@ class Wording(Strict):
 
     @model_validator(mode="after")
     def _known_placeholders(self) -> "Wording":
-        checks = dict(_PLACEHOLDERS, topic_word={"topic"})
+        checks = dict(_PLACEHOLDERS, topic_word={"topic", "kind"})
         for name, allowed in checks.items():
             used = {f for _, f, _, _ in string.Formatter().parse(getattr(self, name)) if f is not None}
             unknown = used - allowed
@@ -220,6 +222,7 @@ class TopicMatch:
     keywords: tuple[str, ...] = ()  # keyword words matched (for the reply's wording)
     organisers: tuple[str, ...] = ()
     scores: dict[str, int] = field(default_factory=dict)  # seminar id -> how many of the named topics it has
+    kinds: tuple[str, ...] = ()  # the matched tags that are kinds of event (相談会), not subjects
 
     @property
     def is_topical(self) -> bool:
@@ -228,8 +231,14 @@ class TopicMatch:
 
     @property
     def topic(self) -> str:
-        """Return the topic as a reply names it, e.g. 知財・相談会 ("" when none)."""
-        return "・".join(self.tags or self.keywords[:1])
+        """Return the subject as a reply names it, e.g. 知財・IT ("" when none); kinds of event are not subjects."""
+        subjects = [t for t in self.tags if t not in self.kinds]
+        return "・".join(subjects or ([] if self.tags else list(self.keywords[:1])))
+
+    @property
+    def kind(self) -> str:
+        """Return the kinds of event asked about, e.g. 相談会 ("" when none)."""
+        return "・".join(self.kinds)
 
 
 # A word is matched by its surface form or its reading; readings this short match too much.
@@ -309,7 +318,8 @@ class SeminarCalendar:
             if score:
                 scores[seminar.id] = score
         keywords = tuple(dict.fromkeys(r.word for r in keyword_refs))
-        return TopicMatch(named, tags, keywords, organisers, scores)
+        kinds = tuple(t.name for t in self.file.tags if t.kind and t.name in tags)
+        return TopicMatch(named, tags, keywords, organisers, scores, kinds)
 
     def select(self, match: TopicMatch) -> list[Seminar]:
         """Return the seminars a question is about: the named ones, else the best topical ones, else all."""
