@@ -115,6 +115,85 @@ def cmd_leads_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_kb_test(args: argparse.Namespace, settings: Settings) -> int:
+    """Run question sets against the knowledge as edited; non-zero if any question fails."""
+    from bot import question_sets
+
+    return question_sets.command(args.files, args.dir or settings.knowledge_dir, sys.stdout)
+
+
+def cmd_kb_explain(args: argparse.Namespace, settings: Settings) -> int:
+    """Show which entries a question matched, with scores, synonyms and readings, and the decision."""
+    from bot import explain
+    from bot.channels.console import parse_now
+    from bot.engine import now_in_tokyo
+    from knowledge.model import Knowledge
+
+    kb = Knowledge.load(args.dir or settings.knowledge_dir)
+    print(explain.render(explain.explain(kb, args.question, parse_now(args.now) if args.now else now_in_tokyo())))
+    return 0
+
+
+def cmd_kb_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    """Group the questions the bot could not answer, most frequent first."""
+    import json
+
+    from bot import gaps
+
+    engine = _engine(settings)
+    found = gaps.find_gaps(engine.db, engine.kb, args.since)
+    if args.json:
+        print(json.dumps([g.as_json(engine.kb) for g in found], ensure_ascii=False, indent=1))
+    else:
+        print(gaps.render(found, engine.kb, args.since, args.limit))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    """Show questions per day, top entries, fallback rate, questionnaires and leads."""
+    import json
+
+    from bot import stats
+
+    engine = _engine(settings)
+    figures = stats.collect(engine.db, engine.kb, args.since)
+    print(json.dumps(figures.as_json(), ensure_ascii=False, indent=1) if args.json else stats.render(figures))
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete conversations, recorded questions, turn logs and resolved leads older than the retention period."""
+    from datetime import timedelta
+
+    from bot import housekeeping
+    from bot.engine import now_in_tokyo
+    from storage.db import Database
+
+    older_than = args.older_than or timedelta(days=settings.purge_after_days)
+    db = Database(settings.database_url)
+    db.prepare()
+    print(housekeeping.render_purge(housekeeping.purge(db, older_than, now_in_tokyo()), older_than))
+    return 0
+
+
+def _since(value: str):  # type: ignore[no-untyped-def]
+    from bot.channels.console import parse_now
+
+    try:
+        return parse_now(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日付は 2026-11-01 の形で指定してください: {value}") from None
+
+
+def _age(value: str):  # type: ignore[no-untyped-def]
+    from bot.housekeeping import parse_age
+
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="sme-bot", description="いわき市 中小企業支援チャットボット")
@@ -133,9 +212,32 @@ def build_parser() -> argparse.ArgumentParser:
     check = kb.add_parser("check", help="YAMLの誤りを確認する")
     check.add_argument("dir", nargs="?", type=Path, help="確認するフォルダ（省略時は KNOWLEDGE_DIR か同梱のもの）")
     check.set_defaults(func=cmd_kb_check)
+    test = kb.add_parser("test", help="質問セット（JSON Lines）でボットの回答を確認する")
+    test.add_argument("files", nargs="*", type=Path, help="質問セット（省略時は知識ベースの tests/*.jsonl）")
+    test.add_argument("--dir", help="知識ベースのフォルダ（省略時は KNOWLEDGE_DIR か同梱のもの）")
+    test.set_defaults(func=cmd_kb_test)
+    explain = kb.add_parser("explain", help="質問に対して、どの項目がなぜ選ばれたかを表示する")
+    explain.add_argument("question", help="質問の文")
+    explain.add_argument("--dir", help="知識ベースのフォルダ（省略時は KNOWLEDGE_DIR か同梱のもの）")
+    explain.add_argument("--now", help="この日時に聞かれたものとする（ISO 8601）")
+    explain.set_defaults(func=cmd_kb_explain)
+    gaps = kb.add_parser("gaps", help="答えられなかった質問を、似たものごとに多い順で表示する")
+    gaps.add_argument("--since", type=_since, help="この日以降の質問だけ（例: 2026-11-01）")
+    gaps.add_argument("--limit", type=int, help="表示するグループの数")
+    gaps.add_argument("--json", action="store_true", help="JSON で出力する")
+    gaps.set_defaults(func=cmd_kb_gaps)
 
     db = sub.add_parser("db", help="データベースの管理").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="スキーマを最新にする").set_defaults(func=cmd_db_upgrade)
+
+    stats = sub.add_parser("stats", help="利用状況（日別の質問数、よく答えた項目、お答えできない割合、診断、取り次ぎ）")
+    stats.add_argument("--since", type=_since, help="この日以降だけ（例: 2026-11-01）")
+    stats.add_argument("--json", action="store_true", help="JSON で出力する")
+    stats.set_defaults(func=cmd_stats)
+
+    purge = sub.add_parser("purge", help="保存期間を過ぎた会話・質問・利用記録・対応済みの取り次ぎを削除する")
+    purge.add_argument("--older-than", type=_age, help="この期間より古いものを削除（例: 180d。省略時は PURGE_AFTER_DAYS、既定 180日）")
+    purge.set_defaults(func=cmd_purge)
 
     seminars = sub.add_parser("seminars", help="セミナーカレンダー").add_subparsers(dest="seminars_command", required=True)
     seminars.add_parser("ics", help="カレンダーアプリ用の iCalendar（.ics）を標準出力に書く（例: sme-bot seminars ics > seminars.ics）") \

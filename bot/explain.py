@@ -6,7 +6,7 @@ from datetime import datetime
 
 from handlers import faq, router
 from handlers.base import Turn
-from knowledge.index import KeyTrace
+from knowledge.index import COVERAGE_WEIGHT, SEPARATOR, SIMILARITY_WEIGHT, KeyTrace
 from knowledge.model import Knowledge
 
 SHOWN = 5
@@ -40,7 +40,7 @@ class Explanation:
     @property
     def removed(self) -> tuple[str, ...]:
         """Return the parts of the folded reading dropped as noise (e.g. "…について教えて")."""
-        folded, key = self.trace.folded, self.trace.key
+        folded, key = self.trace.folded, self.trace.key.replace(SEPARATOR, "")
         at = folded.find(key) if key else -1
         if at < 0:
             return ()
@@ -67,8 +67,9 @@ def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> 
 def _source_text(kb: Knowledge, entry_id: str, key: str) -> str | None:
     """Return the entry's title, keyword or example question whose key is the matched one."""
     entry = kb.entries[entry_id].entry
+    wanted = key.replace(SEPARATOR, "")
     for text in (entry.title, entry.short_title, *entry.keywords, *entry.questions):
-        if kb.index.vocabulary.key(text) == key:
+        if kb.index.vocabulary.key(text).replace(SEPARATOR, "") == wanted:
             return text
     return None
 
@@ -93,7 +94,7 @@ def render(explanation: Explanation) -> str:
     lines.append(f"照合に使う形：{t.key or '（なし）'}")
     lines.append("")
     if e.matches:
-        lines.append("近い項目（点数 = 0.6×網羅度 + 0.4×類似度）：")
+        lines.append(f"近い項目（点数 = {COVERAGE_WEIGHT:g}×網羅度 + {SIMILARITY_WEIGHT:g}×類似度）：")
         for i, m in enumerate(e.matches, 1):
             lines.append(f"{i}. {m.entry_id}（{m.title}、{m.file}）点数 {m.score:.3f}"
                          f"（網羅度 {m.coverage:.3f}、類似度 {m.similarity:.3f}）")

@@ -51,7 +51,7 @@ class KeyTrace:
     reading: str  # the reading of the text as typed
     synonyms: tuple[tuple[str, str], ...]  # (variant reading, canonical reading) rules that applied
     folded: str  # the reading with synonyms folded, before noise phrases were dropped
-    key: str  # the matching key
+    key: str  # the matching key (words separated by SEPARATOR)
 
 
 @dataclass
@@ -138,7 +138,7 @@ class Vocabulary:
 
     def trace(self, text: str) -> "KeyTrace":
         """Return how a text becomes its key: reading, synonym rules applied, key (for `sme-bot kb explain`)."""
-        reading = reading_key(text)
+        reading = "".join(reading_tokens(text)[0])  # what key() starts from
         synonyms: tuple[tuple[str, str], ...] = ()
         folded = reading
         if reading and self.replacements:

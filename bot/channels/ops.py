@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.channels import slack
 from bot.config import Settings
 from storage import repository
 from storage.db import Database
@@ -18,17 +18,11 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 PLATFORM = "ops"
-TIMEOUT_SECONDS = 10
 
 
 def configured(settings: Settings) -> bool:
     """Tell whether notices can be posted (a bot token and SLACK_OPS_CHANNEL)."""
     return bool(settings.slack_bot_token and settings.slack_ops_channel)
-
-
-def escape(text: str) -> str:
-    """Escape Slack mrkdwn control characters, so file contents never ping or link anyone."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def post_once(settings: Settings, db: Database, key: str, text: str, now: datetime) -> bool:
@@ -39,12 +33,12 @@ def post_once(settings: Settings, db: Database, key: str, text: str, now: dateti
     """
     if not configured(settings):
         return False
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url, timeout=TIMEOUT_SECONDS)
+    client = slack.web_client(settings)
     try:
         with db.transaction() as session:
             if not repository.claim_event(session, PLATFORM, key, now):
                 return False
-            client.chat_postMessage(channel=settings.slack_ops_channel, text=escape(text),
+            client.chat_postMessage(channel=settings.slack_ops_channel, text=slack.escape(text),
                                     unfurl_links=False, unfurl_media=False)
     except (SlackApiError, OSError) as exc:
         log.warning("ops notice not posted key=%s error=%s", key, type(exc).__name__)
