@@ -7,6 +7,7 @@ surface form lets all of those reach the same key.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
 from typing import Iterable
@@ -43,8 +44,20 @@ def surface_key(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def _dictionary() -> Dictionary:
+    return Dictionary(dict="core")
+
+
+# A Sudachi tokenizer refuses concurrent use ("Tokenizer is already in use"); the web app answers
+# on several threads, so each thread gets its own over the one shared dictionary.
+_local = threading.local()
+
+
 def _tokenizer():  # type: ignore[no-untyped-def]
-    return Dictionary(dict="core").tokenizer(mode=SplitMode.C)
+    tokenizer = getattr(_local, "tokenizer", None)
+    if tokenizer is None:
+        tokenizer = _local.tokenizer = _dictionary().tokenizer(mode=SplitMode.C)
+    return tokenizer
 
 
 @lru_cache(maxsize=4096)

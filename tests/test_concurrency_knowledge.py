@@ -9,9 +9,6 @@ import pytest
 from knowledge.model import Knowledge
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "knowledge/text.py shares one Sudachi tokenizer between threads; sudachipy refuses concurrent use "
-    "('Tokenizer is already in use'). A tokenizer per thread fixes it; drop this mark then."))
 def test_one_knowledge_answers_many_threads_at_once(kb: Knowledge) -> None:
     threads, questions = 8, 400
     barrier = threading.Barrier(threads)
