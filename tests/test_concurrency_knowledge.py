@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 from knowledge.model import Knowledge
 
