@@ -202,7 +202,8 @@ class Worker:
 
 def backoff(attempts: int) -> timedelta:
     """Return the wait after the n-th failed attempt: 15 s, 30 s, 1 min, … up to 30 min."""
-    return min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** max(0, attempts - 1)))
+    doublings = min(max(0, attempts - 1), 20)  # a lead retried for days must not overflow timedelta
+    return min(BACKOFF_MAX, BACKOFF_FIRST * (2 ** doublings))
 
 
 def _retry_hint(exc: Exception) -> tuple[timedelta | None, bool]:

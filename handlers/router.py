@@ -8,6 +8,7 @@ from types import ModuleType
 from handlers import eligibility, faq, privacy, smalltalk
 from handlers import seminars
 from handlers import handoff
+from handlers import handoff
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.text import surface_key
@@ -23,13 +24,16 @@ CAPABILITIES: list[ModuleType] = [smalltalk, seminars]
 # Capabilities that take the turn before anything else when they return an Outcome, each with
 # intercept(turn) -> Outcome | None: while the secretariat answers a user, their messages go to a person.
 INTERCEPTS: list[ModuleType] = [handoff]
+# Capabilities that take the turn before anything else when they return an Outcome, each with
+# intercept(turn) -> Outcome | None: while the secretariat answers a user, their messages go to a person.
+INTERCEPTS: list[ModuleType] = [handoff]
 # Flows that collect personal details: in a group chat the bot asks to continue them 1:1 instead.
 PERSONAL_FLOWS = {"eligibility", "handoff"}
 
 
 def respond(turn: Turn) -> Outcome:
     """Decide the outcome of one turn."""
-    turn = _resolve_typed_choice(turn)
+    turn = _menu_postback_as_text(_resolve_typed_choice(turn))
     notice: tuple[Reply, ...] = ()
     conversation = turn.conversation
     if conversation.flow and conversation.updated_at and turn.now - conversation.updated_at > FLOW_TIMEOUT:
@@ -100,6 +104,13 @@ def _resolve_typed_choice(turn: Turn) -> Turn:
     for item in turn.kb.messages.menu:
         if surface_key(item.label) == key:
             return replace(turn, text=item.text)
+    return turn
+
+
+def _menu_postback_as_text(turn: Turn) -> Turn:
+    """Take a tapped menu choice as the text it stands for (its data is that text, e.g. 担当者と話したい)."""
+    if turn.postback and any(item.text == turn.postback for item in turn.kb.messages.menu):
+        return replace(turn, text=turn.postback, postback=None)
     return turn
 
 

@@ -12,9 +12,10 @@ import json
 import re
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlencode
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -187,3 +188,23 @@ def _arguments(request: Request) -> dict[str, Any]:
 def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, headers=headers or {},
                     content_type="application/json; charset=utf-8")
+
+
+# --- fixtures (imported by the Slack, handoff and outbox tests) ------------------------------------
+
+
+@pytest.fixture
+def slack_server() -> Iterator[HTTPServer]:
+    """Return a local HTTP server of its own for the fake Slack API (the LINE fake answers every path)."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+@pytest.fixture
+def slack_api(slack_server: HTTPServer) -> FakeSlack:
+    """Return the fake Slack API, empty."""
+    return FakeSlack(slack_server)

@@ -9,17 +9,19 @@ outbox, delivered by `sme-bot worker`.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 from slack_bolt import Ack, App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 
 from bot.config import TOKYO, Settings
 from bot.engine import Engine, now_in_tokyo
@@ -260,21 +262,40 @@ def refresh_card(client: WebClient, lead: Lead, platform: str | None, w: Handoff
 # --- the web endpoint --------------------------------------------------------------------------
 
 
-def blueprint(settings: Settings, engine: Engine) -> Blueprint:
+def blueprint(settings: Settings, engine: Engine, clock: Callable[[], datetime] = now_in_tokyo) -> Blueprint:
     """Return the blueprint of POST /slack/events (503 until SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set)."""
     bp = Blueprint("slack", __name__)
     configured = bool(settings.slack_bot_token and settings.slack_signing_secret)
-    handler = SlackRequestHandler(build_bolt_app(engine, settings)) if configured else None
+    handler = SlackRequestHandler(build_bolt_app(engine, settings, clock)) if configured else None
     if handler is None:
         log.warning("Slack is off: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not both set; %s answers 503", ROUTE)
 
+    verifier = SignatureVerifier(settings.slack_signing_secret) if settings.slack_signing_secret else None
+
     @bp.post(ROUTE)
     def slack_events() -> Response:
-        if handler is None:
+        if handler is None or verifier is None:
             return Response("Slack is not configured", status=503, mimetype="text/plain")
+        # bolt parses the body before it checks the signature; a malformed body must be a 4xx, not a 500.
+        body = request.get_data(as_text=True)
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            return Response("invalid signature or timestamp", status=401, mimetype="text/plain")
+        if not _parses(body):
+            return Response("malformed body", status=400, mimetype="text/plain")
         return handler.handle(request)
 
     return bp
+
+
+def _parses(body: str) -> bool:
+    """Tell whether a Slack request body is what Slack sends: JSON, or a form with a JSON payload."""
+    try:
+        if body.lstrip().startswith("{"):
+            return isinstance(json.loads(body), dict)
+        payload = dict(parse_qsl(body, keep_blank_values=True)).get("payload")
+        return payload is None or isinstance(json.loads(payload), dict)
+    except ValueError:
+        return False
 
 
 def build_bolt_app(engine: Engine, settings: Settings, clock: Callable[[], datetime] = now_in_tokyo) -> App:
