@@ -8,7 +8,6 @@ from types import ModuleType
 from handlers import eligibility, faq, privacy, smalltalk
 from handlers import seminars
 from handlers import handoff
-from handlers import handoff
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.text import surface_key
@@ -21,9 +20,6 @@ FLOW_TIMEOUT = timedelta(minutes=30)
 FLOWS: list[ModuleType] = [privacy, handoff, eligibility]
 # Single-turn capabilities, asked in order, each with wants(turn) and respond(turn); faq answers the rest.
 CAPABILITIES: list[ModuleType] = [smalltalk, seminars]
-# Capabilities that take the turn before anything else when they return an Outcome, each with
-# intercept(turn) -> Outcome | None: while the secretariat answers a user, their messages go to a person.
-INTERCEPTS: list[ModuleType] = [handoff]
 # Capabilities that take the turn before anything else when they return an Outcome, each with
 # intercept(turn) -> Outcome | None: while the secretariat answers a user, their messages go to a person.
 INTERCEPTS: list[ModuleType] = [handoff]
