@@ -1,6 +1,7 @@
 """One turn: de-duplicate, load the conversation, route to a handler, save state and effects in one transaction."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from datetime import date, datetime
@@ -52,6 +53,7 @@ class Engine:
     def handle(self, incoming: Incoming) -> TurnResult:
         """Answer one message; a redelivered event returns a duplicate result with no replies."""
         kb = self.kb
+        incoming = well_formed(incoming)
         now = incoming.now
         text = incoming.text[:MAX_TEXT]
         with self.db.transaction() as session:
@@ -129,6 +131,21 @@ class Engine:
                 repository.enqueue(session, "slack_thread", f"slack_thread:{effect.lead_id}:{uuid.uuid4().hex}",
                                    {"lead_id": effect.lead_id, "text": effect.text, "note": effect.note}, now)
         return lead_ids
+
+
+def well_formed(incoming: Incoming) -> Incoming:
+    """Drop what a JSON body may escape but the layers below cannot carry: lone surrogates and NUL."""
+    def fix(value: str | None) -> str | None:
+        if value is None:
+            return value
+        value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+        if value.isascii():
+            return value
+        # UTF-8 (Sudachi, the database drivers) cannot encode a lone surrogate: make it U+FFFD.
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+    return dataclasses.replace(incoming, text=fix(incoming.text), postback=fix(incoming.postback),
+                               user_id=fix(incoming.user_id), event_id=fix(incoming.event_id))
 
 
 def now_in_tokyo() -> datetime:

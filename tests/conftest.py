@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+import hypothesis
 import pytest
 from sqlalchemy import text
 
@@ -18,6 +19,13 @@ from storage.db import Database
 from storage.models import Base
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+# Property-based tests: no per-example deadline (the time of a turn on a shared CI machine
+# varies); each test sets its own example count.
+hypothesis.settings.register_profile("ci", deadline=None, print_blob=True,
+                                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
 QUESTIONS = Path(__file__).parent / "questions"
 
