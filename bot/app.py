@@ -15,7 +15,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """Build the Flask app; the knowledge and database are checked before it serves anything."""
     settings = settings or Settings.from_env()
     engine = engine or Engine.from_settings(settings)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # bot/static belongs to the web chat, off in production
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["sme_engine"] = engine
 
@@ -30,6 +30,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from bot import calendar_feed
 
     app.register_blueprint(calendar_feed.blueprint)
+
+    from bot import webchat
+
+    app.register_blueprint(webchat.blueprint(settings, engine))
 
     @app.get("/healthz")
     def healthz():  # type: ignore[no-untyped-def]
