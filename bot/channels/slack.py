@@ -278,7 +278,11 @@ def blueprint(settings: Settings, engine: Engine, clock: Callable[[], datetime] 
             return Response("Slack is not configured", status=503, mimetype="text/plain")
         # bolt parses the body before it checks the signature; a malformed body must be a 4xx, not a 500.
         body = request.get_data(as_text=True)
-        if not verifier.is_valid_request(body, dict(request.headers)):
+        try:
+            valid = verifier.is_valid_request(body, dict(request.headers))
+        except ValueError:  # an X-Slack-Request-Timestamp that is not a number
+            valid = False
+        if not valid:
             return Response("invalid signature or timestamp", status=401, mimetype="text/plain")
         if not _parses(body):
             return Response("malformed body", status=400, mimetype="text/plain")
@@ -288,13 +292,14 @@ def blueprint(settings: Settings, engine: Engine, clock: Callable[[], datetime] 
 
 
 def _parses(body: str) -> bool:
-    """Tell whether a Slack request body is what Slack sends: JSON, or a form with a JSON payload."""
+    """Tell whether a Slack request body is what Slack sends: a JSON object, or a form with a JSON object payload."""
     try:
-        if body.lstrip().startswith("{"):
-            return isinstance(json.loads(body), dict)
+        if body.lstrip().startswith(("{", "[")):
+            data = json.loads(body)
+            return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
         payload = dict(parse_qsl(body, keep_blank_values=True)).get("payload")
         return payload is None or isinstance(json.loads(payload), dict)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser recurses
         return False
 
 

@@ -141,7 +141,7 @@ class LineWebhook:
             return "invalid signature", 400
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser recurses
             log.warning("LINE webhook refused: body is not JSON")
             return "malformed JSON", 400
         if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
