@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 from bot.channels import line, slack
 from bot.config import TOKYO, Settings
 from bot.engine import now_in_tokyo
+from bot.housekeeping import Housekeeping
+from bot.reload import KnowledgeReloader
 from handlers import handoff, seminars
 from handlers.replies import Reply, replies_from_json
 from knowledge.handoff import HandoffFile
@@ -83,8 +85,8 @@ class Worker:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Worker":
         """Load the knowledge and open the database, ready to deliver."""
-        knowledge = Knowledge.load(settings.knowledge_dir)
         db = Database(settings.database_url)
+        knowledge = KnowledgeReloader.from_settings(settings, db)  # follows knowledge edits like the web workers
         db.prepare()
         return cls(db, settings, knowledge)
 
@@ -110,7 +112,9 @@ class Worker:
         if not self.slack_ready:
             log.warning("Slack is not configured (SLACK_BOT_TOKEN, SLACK_HANDOFF_CHANNEL): leads stay queued; "
                         "see `sme-bot leads list`")
+        housekeeping = Housekeeping(self.db, self.settings, self._knowledge)  # daily purge, weekly digest
         while not stop.is_set():
+            housekeeping.run_due(self.clock())
             try:
                 taken = self.run_once()
             except Exception:  # a database hiccup must not end the worker; try again shortly

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -132,3 +133,17 @@ def test_the_worker_loop_checks_at_most_hourly(db: Database, kb: Knowledge):
         session.add(TurnLog(user_hash="h", channel="line", intent="faq", created_at=OLD))
     housekeeping.run_due(NOW + timedelta(minutes=5))
     assert _count(db, TurnLog) == 2
+
+
+def test_the_delivery_worker_runs_the_daily_purge(db: Database, kb: Knowledge):
+    from bot.outbox import Worker
+
+    _populate(db)
+    stop = threading.Event()
+
+    def clock():  # type: ignore[no-untyped-def]
+        stop.set()  # one pass of the loop, then stop
+        return NOW
+
+    Worker(db, Settings(database_url=db.url), kb, clock=clock).run(stop, poll_seconds=0)
+    assert _count(db, TurnLog) == _count(db, RecordedQuestion) == 1
