@@ -381,3 +381,12 @@ def test_seminars_and_the_questionnaire_through_line_stay_valid(app_client: Flas
     assert line.requests(PUSH) == []
     for request in line.requests(REPLY):
         parse_reply(request)
+
+
+def test_a_bare_mention_in_a_group_is_answered_with_the_help(app_client: FlaskClient, line: FakeLine,
+                                                            kb: Knowledge) -> None:
+    payload = with_text("group_mention", "@いわき支援ボット", "01JD5Y1B2C3D4E5F6G7H8J9K3A")
+    assert post(app_client, payload).status_code == 200
+    assert post(app_client, payload).status_code == 200  # redelivered
+    [reply] = line.requests(REPLY)
+    assert parse_reply(reply).messages[0].text == kb.messages.help

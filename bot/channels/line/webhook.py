@@ -203,6 +203,10 @@ class LineWebhook:
                 if not mentions_bot(message.mention, bot_user_id):
                     return
                 text = without_mentions(text, message.mention)
+                if not text:  # just "@bot": say what it can do
+                    if self._first_delivery(event, now):
+                        self.deliver(event, origin, self.engine.canned("help", self.engine.kb.messages.help).replies)
+                    return
             self._turn(event, origin, Incoming(CHANNEL, origin.id, text, now, event_id=event.webhook_event_id,
                                                is_group=origin.is_group))
         elif not origin.is_group and self._first_delivery(event, now):
