@@ -16,7 +16,7 @@ from handlers.replies import Card, CardButton, Choice, Reply
 from handlers.verdict import Verdict, contact_list, format_yen, judge
 from knowledge.model import Knowledge
 from knowledge.subsidy import FILE, Option, Question, SubsidyFile
-from knowledge.text import has_any
+from knowledge.text import has_any, surface_key
 
 NAME = "eligibility"
 INTENT = "eligibility"
@@ -43,9 +43,17 @@ def wants(turn: Turn) -> bool:
     if turn.postback and turn.postback.startswith(f"{NAME}:"):
         return True
     words = rules(turn.kb).words
-    for text in (turn.postback, turn.text):
-        if text and (has_any(text, words.start)
-                     or (has_any(text, words.start_subjects) and has_any(text, words.start_intents))):
+    return any(text and (has_any(text, words.start) or _asks_about_itself(text, words.start_subjects,
+                                                                           words.start_intents))
+               for text in (turn.postback, turn.text))
+
+
+def _asks_about_itself(text: str, subjects: list[str], intents: list[str]) -> bool:
+    """Tell "うちは補助金もらえる？" (the subsidy, then whether we get it) from "事業承継に使える補助金" (which subsidy)."""
+    key = surface_key(text)
+    for subject in subjects:
+        at = key.find(surface_key(subject))
+        if at >= 0 and any(surface_key(i) in key[at + len(surface_key(subject)):] for i in intents):
             return True
     return False
 
@@ -68,8 +76,7 @@ def cancel(turn: Turn) -> Outcome:
 def step(turn: Turn) -> Outcome | None:
     """Take one answer (or 戻る / resume); None when the message is another question, not an answer."""
     r = rules(turn.kb)
-    answers: dict[str, Answer] = {k: dict(v) for k, v in (turn.flow_data.get("answers") or {}).items()
-                                  if k in {q.id for q in r.questions}}
+    answers = _still_valid(r, turn.flow_data.get("answers"))
     history = [h for h in turn.flow_data.get("history") or [] if h in answers]
     postback = turn.postback
     if postback == RESUME:
@@ -88,7 +95,8 @@ def step(turn: Turn) -> Outcome | None:
     if postback:
         return start(turn) if wants(turn) else None  # another button (a menu item, an FAQ suggestion)
     pending = _pending(r, answers)
-    assert pending is not None  # a finished questionnaire leaves the flow
+    if pending is None:  # only if subsidy.yaml lost a question mid-way: judge what we have
+        return _finish(turn, answers)
     found = _read(turn.text, r, answers, pending)
     if found:
         return _take(turn, answers, history, found)
@@ -97,6 +105,19 @@ def step(turn: Turn) -> Outcome | None:
     if _is_another_question(turn):
         return None
     return _ask(turn, answers, history, not_understood=True)
+
+
+def _still_valid(r: SubsidyFile, stored: Any) -> dict[str, Answer]:
+    """Return the stored answers that subsidy.yaml still knows (an admin may edit it while someone answers)."""
+    if not isinstance(stored, Mapping):
+        return {}
+    known = {q.id: {o.value for o in q.choices if o.value is not None} for q in r.questions}
+    answers = {}
+    for question_id, answer in stored.items():
+        if question_id in known and isinstance(answer, Mapping) and isinstance(answer.get("text"), str) \
+                and (answer.get("value") is None or answer.get("value") in known[question_id]):
+            answers[question_id] = dict(answer)
+    return answers
 
 
 def _pending(r: SubsidyFile, answers: Mapping[str, Answer]) -> Question | None:

@@ -290,3 +290,19 @@ def test_restart_after_the_verdict(chat: Chat):
 def test_in_a_group_it_asks_to_continue_one_to_one(engine: Engine):
     result = engine.handle(Incoming("console", "g1", "補助金診断", at(OPEN), is_group=True))
     assert result.flow is None and "1対1" in result.text
+
+
+def test_answers_that_the_rules_no_longer_know_are_asked_again(kb):
+    # An admin removed or renamed a choice while someone was answering: that answer is asked again, nothing breaks.
+    from handlers import eligibility
+    from handlers.base import Turn
+
+    stale = {"answers": {"location": {"value": "inside", "min": None, "max": None, "text": "いわき市内"},
+                         "industry": {"value": "mining", "min": None, "max": None, "text": "鉱業"},
+                         "capital": "not a mapping"},
+             "history": ["location", "industry", "capital"]}
+    turn = Turn(text="卸売業", now=at(OPEN), kb=kb, conversation=Conversation(flow="eligibility", flow_data=stale))
+    outcome = eligibility.step(turn)
+    assert outcome is not None and outcome.flow == "eligibility" and "【質問 3/7】" in outcome.replies[-1].text
+    assert outcome.flow_data["answers"]["industry"]["value"] == "wholesale"
+    assert outcome.flow_data["history"] == ["location", "industry"]
