@@ -223,8 +223,8 @@ def find_place(text: str, region: Region) -> Place | None:
     district = next((d for d in region.districts if surface_key(d) in key), None)
     if _contains_any(key, region.names):
         # "いわき市外" names the region only to say the business is outside it.
-        outside = negated or _contains_any(key, [f"{n}市外" for n in region.names] + [f"{n}外" for n in region.names])
-        return Place(False, None) if outside else Place(True, _district_name(region, district))
+        left = negated or _contains_any(key, [f"{n}市外" for n in region.names] + [f"{n}外" for n in region.names])
+        return Place(False, None) if left else Place(True, _district_name(region, district))
     for m in _PLACE.finditer(unicodedata.normalize("NFKC", text)):
         name, suffix = m.group(1), m.group(2)
         if suffix in "町村" and any(d in name for d in region.districts):
@@ -234,12 +234,11 @@ def find_place(text: str, region: Region) -> Place | None:
         return None if negated else Place(False, m.group())
     if district is not None:
         return Place(not negated, _district_name(region, district))
-    inside = next((w for w in region.inside_words if surface_key(w) in key), None)
-    if inside is not None:
+    if _contains_any(key, region.inside_words):
         return Place(not negated, None)
-    outside = next((w for w in region.outside_words if surface_key(w) in key), None)
-    if outside is not None:
-        return None if negated else Place(False, outside)
+    elsewhere = next((w for w in region.outside_words if surface_key(w) in key), None)
+    if elsewhere is not None:
+        return None if negated else Place(False, elsewhere)
     return None
 
 

@@ -306,3 +306,23 @@ def test_answers_that_the_rules_no_longer_know_are_asked_again(kb):
     assert outcome is not None and outcome.flow == "eligibility" and "【質問 3/7】" in outcome.replies[-1].text
     assert outcome.flow_data["answers"]["industry"]["value"] == "wholesale"
     assert outcome.flow_data["history"] == ["location", "industry"]
+
+
+def test_the_verdicts_handoff_button_hands_the_answers_to_the_secretariat(chat: Chat, engine: Engine):
+    from sqlalchemy import select
+
+    from storage.models import Lead
+
+    final = talk(chat, *FREE_TEXT)[-1]
+    result = chat.tap(final, "担当者に相談", now=OPEN)
+    assert result.flow == "handoff"
+    for text in ["山田太郎", "山田商店", "090-1234-5678", "補助金の申請について", "平日の午前"]:
+        result = chat.say(text, now=OPEN)
+    chat.tap(result, "同意する", now=OPEN)
+    with engine.db.transaction() as session:
+        [lead] = session.execute(select(Lead)).scalars().all()
+        attached = lead.details["eligibility"]
+    assert attached["answers"]["所在地"] == "いわき市平" and attached["estimate_yen"] == 500_000
+    assert "✓ 企業規模：小規模企業に当たります（小売業で従業員5人以下）" in attached["verdict"]
+    # the typed answers were not questions: they are not shown to the secretariat as such
+    assert "いわき市平です" not in lead.details.get("recent_questions", [])
