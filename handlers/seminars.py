@@ -253,14 +253,21 @@ def _context_tags(turn: Turn, cal: SeminarCalendar) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- cards and wording
 
 
-def seminar_card(cal: SeminarCalendar, seminar: Seminar, occurrences: list[Occurrence], today: date) -> Card:
-    """Render a seminar with the occurrences asked about: dates, sessions, organiser, phone, what it is about."""
+def seminar_card(cal: SeminarCalendar, seminar: Seminar, occurrences: list[Occurrence], today: date,
+                 detailed: bool = False) -> Card:
+    """Render a seminar with the occurrences asked about: dates, sessions, organiser, phone, what it is about.
+
+    The detailed card (詳細) shows every date with the past ones marked, the series' schedule, and buttons
+    to call, to open the city's calendar page and (when feed_url is set) to add the event to a calendar app.
+    """
     w = cal.wording
-    primary = _primary(occurrences, today)
-    dates = "、".join(_when_short(o) + _status(cal, o, today) for o in occurrences[:MAX_DATES_ON_CARD])
-    if len(occurrences) > MAX_DATES_ON_CARD:
-        dates += " ほか"
-    rows: list[tuple[str, str]] = [(w.row_date, dates)]
+    ahead = [o for o in occurrences if o.last >= today]
+    primary = _primary(ahead, today) if ahead else occurrences[-1]
+    shown = occurrences if detailed else occurrences[:MAX_DATES_ON_CARD]
+    dates = "、".join(_when_short(o) + _status(cal, o, today) for o in shown)
+    rows: list[tuple[str, str]] = [(w.row_date, dates + (" ほか" if len(shown) < len(occurrences) else ""))]
+    if detailed and seminar.schedule:
+        rows.append((w.row_schedule, seminar.schedule))
     sessions = "、".join(dict.fromkeys(s for s in (seminar.sessions_of(o) for o in occurrences) if s))
     if sessions:
         rows.append((w.row_sessions, sessions))
@@ -274,19 +281,25 @@ def seminar_card(cal: SeminarCalendar, seminar: Seminar, occurrences: list[Occur
         body += "\n" + "、".join(dict.fromkeys(notes))
     if any(o.is_period for o in occurrences):
         body += "\n" + w.period_note
+    remind = CardButton(w.remind_label, data=f"{PREFIX}remind:{seminar.id}:{primary.first.isoformat()}")
+    consult = CardButton(w.consult_label, data=HANDOFF)
+    if detailed:
+        buttons = [CardButton(w.call_label, tel=seminar.phone)] if seminar.phone else []
+        buttons.append(CardButton(w.calendar_label, url=cal.file.calendar_url))
+        if cal.file.feed_url:
+            buttons.append(CardButton(w.add_to_calendar_label, url=f"{cal.file.feed_url.rstrip('/')}/{seminar.id}.ics"))
+        buttons.extend([remind, consult] if ahead else [consult])
+    else:
+        buttons = [CardButton(w.detail_label, data=f"{PREFIX}detail:{seminar.id}"), remind, consult]
     return Card(
         kind="seminar",
         title=seminar.title,
-        alt_text=f"{_when_short(primary)} {seminar.title}",
+        alt_text=f"{seminar.title}の詳細" if detailed else f"{_when_short(primary)} {seminar.title}",
         subtitle=_when_long(primary) + _status(cal, primary, today),
         rows=tuple(rows),
         body=body,
         footer=w.footer.format(source=seminar.source, as_of=cal.file.as_of),
-        buttons=(
-            CardButton(w.detail_label, data=f"{PREFIX}detail:{seminar.id}"),
-            CardButton(w.remind_label, data=f"{PREFIX}remind:{seminar.id}:{primary.first.isoformat()}"),
-            CardButton(w.consult_label, data=HANDOFF),
-        ),
+        buttons=tuple(buttons),
     )
 
 
@@ -357,25 +370,29 @@ def _tap(turn: Turn, cal: SeminarCalendar, data: str) -> Outcome:
 
 
 def _more(turn: Turn, cal: SeminarCalendar, offset_text: str) -> Outcome:
+    """Show the next page of the last list, recomputed against now (what has passed meanwhile drops out)."""
     saved = turn.memory.get(_MEMORY_KEY)
-    today = today_in_tokyo(turn.now)
+    expired = Outcome(INTENT, (Reply(cal.wording.more_expired, choices=(faq.handoff_choice(turn),)),))
+    if not isinstance(saved, dict):
+        return expired
     try:
         offset = int(offset_text)
         start = date.fromisoformat(saved["start"])
         end = date.fromisoformat(saved["end"]) if saved.get("end") else None
-        ids, what = list(saved["ids"]), str(saved["what"])
+        ids, what = [str(i) for i in saved["ids"]], str(saved["what"])
     except (TypeError, KeyError, ValueError):
-        return Outcome(INTENT, (Reply(cal.wording.more_expired, choices=(faq.handoff_choice(turn),)),))
+        return expired
+    today = today_in_tokyo(turn.now)
     period = Period(start, end, "")
     listing: Listing = []
-    for seminar_id in ids:
+    for seminar_id in ids:  # kept in the order first shown
         seminar = cal.get(seminar_id)
         if seminar is not None:
-            listing.extend(_upcoming([seminar], period, today))  # kept in the order first shown
-    if offset <= 0 or offset >= len(listing):
-        offset = max(0, min(offset, len(listing) - PAGE_SIZE))
+            listing.extend(_upcoming([seminar], period, today))
     if not listing:
-        return Outcome(INTENT, (Reply(cal.wording.more_expired, choices=(faq.handoff_choice(turn),)),))
+        return expired
+    if not 0 <= offset < len(listing):
+        offset = max(0, len(listing) - PAGE_SIZE)
     return _list_page(turn, cal, listing, what, offset, period, [], dict(turn.memory))
 
 
@@ -383,36 +400,8 @@ def _detail(turn: Turn, cal: SeminarCalendar, seminar_id: str) -> Outcome:
     seminar = cal.get(seminar_id)
     if seminar is None:
         return _not_found(turn, cal)
-    w = cal.wording
-    today = today_in_tokyo(turn.now)
-    rows: list[tuple[str, str]] = [
-        (w.row_date, "、".join(_when_short(o) + _status(cal, o, today) for o in seminar.occurrences)),
-    ]
-    if seminar.schedule:
-        rows.append((w.row_schedule, seminar.schedule))
-    sessions = "、".join(dict.fromkeys(s for s in (seminar.sessions_of(o) for o in seminar.occurrences) if s))
-    if sessions:
-        rows.append((w.row_sessions, sessions))
-    rows.append((w.row_organiser, seminar.organiser))
-    if seminar.phone:
-        rows.append((w.row_phone, seminar.phone))
-    rows.append((w.row_tags, "・".join(seminar.tags)))
-    buttons: list[CardButton] = []
-    if seminar.phone:
-        buttons.append(CardButton(w.call_label, tel=seminar.phone))
-    buttons.append(CardButton(w.calendar_label, url=cal.file.calendar_url))
-    if cal.file.feed_url:
-        buttons.append(CardButton(w.add_to_calendar_label, url=f"{cal.file.feed_url.rstrip('/')}/{seminar.id}.ics"))
-    ahead = [o for o in seminar.occurrences if o.last >= today]
-    if ahead:
-        buttons.append(CardButton(w.remind_label, data=f"{PREFIX}remind:{seminar.id}:{ahead[0].first.isoformat()}"))
-    buttons.append(CardButton(w.consult_label, data=HANDOFF))
-    body = seminar.about + ("\n" + w.period_note if any(o.is_period for o in seminar.occurrences) else "")
-    shown = ahead[0] if ahead else seminar.occurrences[-1]
-    card = Card(kind="seminar", title=seminar.title, alt_text=f"{seminar.title}の詳細",
-                subtitle=_when_long(shown) + _status(cal, shown, today), rows=tuple(rows), body=body,
-                footer=w.footer.format(source=seminar.source, as_of=cal.file.as_of), buttons=tuple(buttons))
-    return Outcome(INTENT, (Reply(w.detail_intro.format(title=seminar.title), cards=(card,),
+    card = seminar_card(cal, seminar, list(seminar.occurrences), today_in_tokyo(turn.now), detailed=True)
+    return Outcome(INTENT, (Reply(cal.wording.detail_intro.format(title=seminar.title), cards=(card,),
                                   choices=(faq.handoff_choice(turn),)),))
 
 
