@@ -85,7 +85,7 @@ def cancel(turn: Turn) -> Outcome:
 def step(turn: Turn) -> Outcome | None:
     """Take the answer to the pending question; None if the message is not an answer to it."""
     data = dict(turn.flow_data)
-    current = data.get("step") if data.get("step") in STEPS else "name"
+    current: str = data["step"] if data.get("step") in STEPS else "name"
     if turn.postback in (RESUME, START):
         return _ask(turn, current, data)
     if current == "confirm":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -86,6 +86,20 @@ def at(iso: str) -> datetime:
     """Return an aware datetime; a naive ISO string is Asia/Tokyo."""
     value = datetime.fromisoformat(iso)
     return value if value.tzinfo else value.replace(tzinfo=TOKYO)
+
+
+class Clock:
+    """A clock the test moves by hand (give it where code takes a `clock` callable)."""
+
+    def __init__(self, start: datetime | str):
+        self.now = at(start) if isinstance(start, str) else start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock on (keyword arguments of timedelta)."""
+        self.now += timedelta(**delta)
 
 
 class Chat:

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.engine import Engine, now_in_tokyo
 from bot.messages import Incoming
 from bot.outbox import BACKOFF_MAX, LEASE, Worker, backoff
-from conftest import at
+from conftest import Clock, at
 from handlers.replies import Reply, replies_to_json
 from knowledge.model import Knowledge
 from line_fake import SECRET, TOKEN, FakeLine
@@ -36,16 +36,6 @@ NOW = "2026-11-27T10:00:00"
 @pytest.fixture
 def settings(db: Database, slack_server: HTTPServer) -> Settings:
     return slack_settings(db.url, slack_server)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def create_leads(engine: Engine, count: int, now: datetime, prefix: str = "u") -> list[int]:

@@ -172,3 +172,12 @@ def test_reply_is_queued_for_the_worker_when_slack_is_down(client: FlaskClient, 
     with db.transaction() as session:
         [item] = session.execute(select(OutboxItem)).scalars().all()
         assert item.kind == "push" and item.payload["channel"] == "slack" and item.payload["user_id"] == "UOWNER01"
+
+
+def test_a_direct_message_is_answered_even_when_slack_fails_to_say_who_the_bot_is(
+        client: FlaskClient, slack_api: FakeSlack) -> None:
+    slack_api.fail("auth.test", 500)
+    assert post(client, event_body(dm("こんにちは"), "EvAUTH1")).status_code == 200
+    assert len(slack_api.posts()) == 1
+    assert post(client, event_body({**dm("こんにちは"), "bot_id": BOT_ID, "user": BOT_USER}, "EvAUTH2")).status_code == 200
+    assert len(slack_api.posts()) == 1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.messages import Incoming, TurnResult
 from bot.outbox import Worker
-from conftest import at
+from conftest import Clock, at
 from knowledge.model import Knowledge
 from line_fake import FakeLine, SECRET, TOKEN, message_texts, parse_push
 from slack_fake import (HANDOFF_CHANNEL, FakeSlack, action_body, event_body, signed_headers, slack_api,  # noqa: F401
@@ -40,22 +40,9 @@ def settings(db: Database, slack_server: HTTPServer, httpserver: HTTPServer) -> 
                           line_api_base_url=httpserver.url_for("/").rstrip("/"))
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: str = NOW):
-        self.now = at(start)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture

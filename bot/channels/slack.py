@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 from slack_bolt import Ack, App
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
@@ -305,8 +306,12 @@ def _parses(body: str) -> bool:
 
 def build_bolt_app(engine: Engine, settings: Settings, clock: Callable[[], datetime] = now_in_tokyo) -> App:
     """Return the bolt App with the listeners of both sides (users and secretariat)."""
-    bolt = App(client=web_client(settings), signing_secret=settings.slack_signing_secret,
-               token_verification_enabled=False, process_before_response=True)
+    client = web_client(settings)
+    # bolt's single-token mode asks Slack (auth.test) on the first request and, if Slack fails then,
+    # acknowledges the event without handling it; an authorize of our own never drops an event.
+    bolt = App(client=WebClient(base_url=client.base_url, timeout=client.timeout),
+               signing_secret=settings.slack_signing_secret, authorize=_authorize(client),
+               process_before_response=True)
     side = _Listeners(engine, settings, clock)
     bolt.event("message")(side.on_message)
     bolt.event("app_mention")(side.on_mention)
@@ -315,6 +320,23 @@ def build_bolt_app(engine: Engine, settings: Settings, clock: Callable[[], datet
     bolt.action(re.compile(rf"^{CHOICE_ACTION}:"))(side.on_choice)
     bolt.action(re.compile(r"^link:"))(lambda ack: ack())
     return bolt
+
+
+def _authorize(client: WebClient) -> Callable[..., AuthorizeResult]:
+    """Return bolt's authorize: the bot token, and the bot's own ids once Slack has told them (to ignore itself)."""
+    known: dict[str, str] = {}
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        if "user_id" not in known:
+            try:
+                response = client.auth_test()
+                known.update(user_id=str(response.get("user_id")), bot_id=str(response.get("bot_id")))
+            except Exception as exc:  # events from bots are still ignored by their bot_id
+                log.warning("auth.test failed (%s); answering without the bot's own ids", exc)
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=client.token,
+                               bot_user_id=known.get("user_id"), bot_id=known.get("bot_id"))
+
+    return authorize
 
 
 class _Listeners:
