@@ -38,6 +38,7 @@ def to_hiragana(text: str) -> str:
     return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
 
 
+@lru_cache(maxsize=16384)  # handlers compare against the same word lists on every turn
 def surface_key(text: str) -> str:
     """Return the surface form for matching: NFKC, lower case, hiragana, no punctuation or spaces."""
     return _PUNCT.sub("", to_hiragana(nfkc(text)))
