@@ -99,9 +99,6 @@ def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
         # In WAL mode NORMAL never corrupts the file and survives an application crash; only a
         # power cut can lose the last commits. FULL would fsync on every turn (sqlite.org/wal.html).
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits, an
-        # application crash loses nothing. FULL would fsync on every turn.
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
