@@ -32,20 +32,31 @@ _SLASH_DAY = re.compile(r"(?<![\d/.])(\d{1,2})/(\d{1,2})(?![\d/])")
 _MONTH = re.compile(r"(?<![\d/.])(?P<month>\d{1,2})月の?" + _PART)
 _DAY = re.compile(r"(?<![\d月/])(\d{1,2})日(?!間)")
 
-# Relative phrases as (phrase, unit, offset); longer phrases first so 再来月 is not read as 来月.
-_RELATIVE: list[tuple[str, str, int]] = [
-    ("再来週", "week", 2), ("さらいしゅう", "week", 2), ("再来月", "month", 2), ("さらいげつ", "month", 2),
-    ("明後日", "day", 2), ("あさって", "day", 2), ("今日", "day", 0), ("本日", "day", 0), ("きょう", "day", 0),
-    ("明日", "day", 1), ("あした", "day", 1), ("あす", "day", 1), ("昨日", "day", -1), ("きのう", "day", -1),
-    ("今週末", "weekend", 0), ("週末", "weekend", 0), ("土日", "weekend", 0), ("今週", "week", 0),
-    ("こんしゅう", "week", 0), ("来週", "week", 1), ("らいしゅう", "week", 1), ("先週", "week", -1),
-    ("今月末", "month-end", 0), ("月末", "month-end", 0), ("今月", "month", 0), ("こんげつ", "month", 0),
-    ("来月", "month", 1), ("らいげつ", "month", 1), ("翌月", "month", 1), ("先月", "month", -1), ("せんげつ", "month", -1),
-    ("年度末", "fiscal-end", 0), ("ねんどまつ", "fiscal-end", 0), ("今年度", "fiscal", 0), ("本年度", "fiscal", 0),
-    ("来年度", "fiscal", 1), ("昨年度", "fiscal", -1), ("前年度", "fiscal", -1), ("年内", "rest-of-year", 0),
-    ("今年", "year", 0), ("ことし", "year", 0), ("本年", "year", 0), ("来年", "year", 1), ("らいねん", "year", 1),
-    ("去年", "year", -1), ("昨年", "year", -1),
+# Relative phrases as (phrase, unit, offset, label); longer phrases first so 再来月 is not read as 来月.
+_RELATIVE: list[tuple[str, str, int, str]] = [
+    ("再来週", "week", 2, "再来週"), ("さらいしゅう", "week", 2, "再来週"), ("再来月", "month", 2, "再来月"),
+    ("さらいげつ", "month", 2, "再来月"), ("明後日", "day", 2, "明後日"), ("あさって", "day", 2, "明後日"),
+    ("今日", "day", 0, "本日"), ("本日", "day", 0, "本日"), ("きょう", "day", 0, "本日"),
+    ("明日", "day", 1, "明日"), ("あした", "day", 1, "明日"), ("あす", "day", 1, "明日"),
+    ("昨日", "day", -1, "昨日"), ("きのう", "day", -1, "昨日"),
+    ("今週末", "weekend", 0, "今週末"), ("週末", "weekend", 0, "週末"), ("土日", "weekend", 0, "土日"),
+    ("今週", "week", 0, "今週"), ("こんしゅう", "week", 0, "今週"), ("来週", "week", 1, "来週"),
+    ("らいしゅう", "week", 1, "来週"), ("先週", "week", -1, "先週"), ("せんしゅう", "week", -1, "先週"),
+    ("今月末", "month-end", 0, "今月末"), ("月末", "month-end", 0, "月末"), ("今月", "month", 0, "今月"),
+    ("こんげつ", "month", 0, "今月"), ("来月", "month", 1, "来月"), ("らいげつ", "month", 1, "来月"),
+    ("翌月", "month", 1, "翌月"), ("先月", "month", -1, "先月"), ("せんげつ", "month", -1, "先月"),
+    ("年度末", "fiscal-end", 0, "年度末"), ("ねんどまつ", "fiscal-end", 0, "年度末"),
+    ("今年度", "fiscal", 0, "今年度"), ("本年度", "fiscal", 0, "今年度"), ("来年度", "fiscal", 1, "来年度"),
+    ("昨年度", "fiscal", -1, "昨年度"), ("前年度", "fiscal", -1, "昨年度"), ("年内", "rest-of-year", 0, "年内"),
+    ("今年", "year", 0, "今年"), ("ことし", "year", 0, "今年"), ("本年", "year", 0, "今年"),
+    ("来年", "year", 1, "来年"), ("らいねん", "year", 1, "来年"), ("去年", "year", -1, "昨年"), ("昨年", "year", -1, "昨年"),
 ]
+# Months written in kana (くがつ, 9がつ) are read as 9月.
+_KANA_MONTHS = {"じゅういちがつ": 11, "じゅうにがつ": 12, "じゅうがつ": 10, "いちがつ": 1, "にがつ": 2, "さんがつ": 3,
+                "しがつ": 4, "ごがつ": 5, "ろくがつ": 6, "しちがつ": 7, "はちがつ": 8, "くがつ": 9}
+# Not inside a longer kana word (わたしがつくった is no April): after a non-kana or after の.
+_KANA_MONTH = re.compile("(?:(?<![ぁ-ゖ])|(?<=の))(?:" + "|".join(sorted(_KANA_MONTHS, key=len, reverse=True)) + ")")
+_DIGIT_GATSU = re.compile(r"(\d{1,2})がつ")
 # Open-ended "from now on" phrases: the next occurrences, whenever they are.
 _OPEN = ["次いつ", "次はいつ", "つぎいつ", "次回", "今度", "こんど", "近々", "ちかぢか", "近いうち", "直近", "これから",
          "今後", "こんご", "この先", "次の", "今から"]
@@ -108,7 +119,9 @@ def fiscal_year_label(fiscal_year: int) -> str:
 def normalise(text: str) -> str:
     """Fold width and case, and write kanji numerals before 年/月/日 as digits."""
     text = unicodedata.normalize("NFKC", text).lower()
-    return _KANJI_NUMBER.sub(lambda m: str(_kanji_to_int(m.group(1))), text)
+    text = _KANJI_NUMBER.sub(lambda m: str(_kanji_to_int(m.group(1))), text)
+    text = _KANA_MONTH.sub(lambda m: f"{_KANA_MONTHS[m.group(0)]}月", text)
+    return _DIGIT_GATSU.sub(r"\1月", text)
 
 
 def find_period(text: str, now: datetime) -> Period | None:
@@ -118,9 +131,9 @@ def find_period(text: str, now: datetime) -> Period | None:
     explicit = _explicit(t, today)
     if explicit is not None:
         return explicit
-    for phrase, unit, offset in _RELATIVE:
+    for phrase, unit, offset, label in _RELATIVE:
         if phrase in t:
-            return _relative(unit, offset, phrase, today)
+            return _relative(unit, offset, label, today)
     if any(p in t for p in _OPEN):
         return Period(today, None, "")
     return None

@@ -25,6 +25,9 @@ NOW = "2017-10-15T09:00:00"  # a Sunday, in the middle of fiscal 2017
     ("11月のセミナー", date(2017, 11, 1), date(2017, 11, 30)),
     ("１１月のセミナー", date(2017, 11, 1), date(2017, 11, 30)),
     ("十一月のセミナー", date(2017, 11, 1), date(2017, 11, 30)),
+    ("じゅういちがつのせみなー", date(2017, 11, 1), date(2017, 11, 30)),
+    ("11がつ", date(2017, 11, 1), date(2017, 11, 30)),
+    ("こんどのくがつ", date(2018, 9, 1), date(2018, 9, 30)),
     ("10月のセミナー", date(2017, 10, 1), date(2017, 10, 31)),  # the current month counts
     ("5月のセミナー", date(2018, 5, 1), date(2018, 5, 31)),  # May is past this year: next May
     ("11月下旬", date(2017, 11, 21), date(2017, 11, 30)),
@@ -65,7 +68,7 @@ def test_next_and_from_now_on_are_open_ended_from_today(text):
 
 
 @pytest.mark.parametrize("text", ["IT関係のセミナーある？", "簿記を勉強したい", "3級簿記講座", "全4回", "月4回", "0246-25-9151",
-                                  "2000円", "h2o", "24件", "6次化", ""])
+                                  "2000円", "h2o", "24件", "6次化", "わたしがつくった商品", ""])
 def test_text_without_a_time_names_no_period(text):
     assert find_period(text, at(NOW)) is None
 
@@ -87,6 +90,7 @@ def test_a_month_asked_in_that_month_is_this_year_and_in_december_january_is_nex
 def test_labels_say_the_resolved_month_and_weekday():
     assert find_period("来月", at(NOW)).label == "来月（2017年11月）"
     assert find_period("明日", at(NOW)).label == "明日（2017年10月16日(月)）"
+    assert find_period("こんげつ", at(NOW)).label == "今月（2017年10月）"  # named in kanji whatever was typed
     assert short_date(date(2017, 9, 28)) == "9/28(木)"
     assert long_date(date(2017, 9, 28)) == "2017年9月28日(木)"
     assert month_span(date(2017, 10, 1), date(2017, 11, 30)) == "2017年10月～11月"
