@@ -186,3 +186,22 @@ def test_the_seminar_question_set_is_answered(engine):
             past_listed.append(f"{case['id']}: {case['text']} -> {said[:120]!r}")
     assert not past_listed, "\n".join(past_listed)
     assert len(failures) <= len(cases) * 0.02, "\n".join(failures)
+
+
+def test_with_a_feed_address_the_detail_links_the_seminars_own_ics(tmp_path):
+    import shutil
+
+    from handlers import seminars
+    from handlers.base import Turn
+    from knowledge.loader import BUNDLED_DIR
+
+    target = tmp_path / "knowledge"
+    shutil.copytree(BUNDLED_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__", "README.md"))
+    path = target / "seminars.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("feed_url: null", "feed_url: https://bot.example.jp/seminars"),
+                    encoding="utf-8")
+    kb = Knowledge.load(target)
+    outcome = seminars.respond(Turn(text="詳細", now=at("2017-10-15T09:00:00"), kb=kb,
+                                    postback="seminars:detail:ip-expert-consultation"))
+    card = outcome.replies[0].cards[0]
+    assert any(b.url == "https://bot.example.jp/seminars/ip-expert-consultation.ics" for b in card.buttons)
