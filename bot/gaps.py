@@ -14,6 +14,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
+from bot.channels import ops
 from bot.config import Settings
 from knowledge.index import SEPARATOR
 from knowledge.model import Knowledge
@@ -144,8 +145,6 @@ def post_weekly_digest(settings: Settings, db: Database, kb: Knowledge, now: dat
 
     Safe to call on every worker loop: the week's idempotency key makes every call after the first a no-op.
     """
-    from bot.channels import ops
-
     if not ops.configured(settings):
         return False
     year, week, _ = now.isocalendar()

@@ -103,7 +103,7 @@ class RefusedEditNotice:
 
     def __call__(self, error: KnowledgeError, version: str) -> None:
         """Post the problems of a refused edit to SLACK_OPS_CHANNEL if Slack is configured."""
-        from bot.channels import ops
+        from bot.channels import ops  # here: the Slack channel imports the engine, which imports this module
 
         if not ops.configured(self.settings):
             return

@@ -21,6 +21,9 @@ from storage.models import Lead, TurnLog
 TOP_ENTRIES = 10
 VERDICTS = {"eligible": "対象の見込み", "needs_check": "要確認", "not_eligible": "対象外の見込み"}
 LEAD_STATUSES = {"queued": "送信待ち", "delivered": "未担当", "claimed": "対応中", "resolved": "対応済み"}
+INTENTS = {"faq": "制度の質問", "fallback": "お答えできない", "seminars": "セミナー", "eligibility": "補助金診断",
+           "handoff": "担当者への取り次ぎ", "greeting": "あいさつ", "help": "使い方", "cancel": "中止",
+           "privacy": "データの削除", "one_to_one": "個別トークへの案内"}
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,8 @@ def render(s: Stats) -> str:
     lines += ["■ 日別"] + _table(("日付", "メッセージ", "利用者", "お答えできない"),
                                  [(d.day.isoformat(), d.messages, d.users, d.fallbacks) for d in s.days])
     lines += ["", "■ よく答えた項目"] + _table(("回数", "項目", "id"), [(n, t, e) for e, t, n in s.top_entries])
-    lines += ["", "■ 用件別"] + _table(("用件", "回数"), sorted(s.intents.items(), key=lambda kv: -kv[1]))
+    lines += ["", "■ 用件別"] + _table(("用件", "intent", "回数"), [(INTENTS.get(i, i), i, n) for i, n in
+                                                               sorted(s.intents.items(), key=lambda kv: -kv[1])])
     lines += ["", "■ 補助金診断",
               f"開始 {s.questionnaires_started}件、結果まで回答 {s.questionnaires_finished}件"]
     if s.verdicts:
