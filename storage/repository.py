@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy import String, cast, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -34,42 +33,52 @@ def claim_event(session: Session, platform: str, event_id: str, now: datetime) -
     """Record a delivery id; False if it was already processed (redelivery or a concurrent twin).
 
     Runs in the caller's transaction: if the turn fails later, the claim is rolled back with it
-    and the platform's retry is processed normally.
+    and the platform's retry is processed normally. A concurrent twin waits on the unique key
+    until this transaction ends, then finds the id taken (or free again, after a rollback).
     """
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(platform=platform, event_id=event_id[:128], created_at=now))
-        return True
-    except IntegrityError:
-        return False
+    claimed = session.execute(
+        _insert(session, ProcessedEvent).values(platform=platform, event_id=event_id[:128], created_at=now)
+        .on_conflict_do_nothing(index_elements=["platform", "event_id"]).returning(ProcessedEvent.id)
+    ).first()
+    return claimed is not None
 
 
 def lock_user(session: Session, platform: str, platform_user_id: str, now: datetime, salt: str) -> User:
-    """Get or create the user and their conversation, holding the conversation's row lock.
+    """Get or create the user (and a new user's conversation), seen now, holding the user's row lock.
 
-    The lock (FOR UPDATE on PostgreSQL, the write lock taken at BEGIN on SQLite) serialises two
-    turns of the same user, so no questionnaire answer is lost or interleaved.
+    A known user costs one statement (an upsert returning the row) instead of insert, select and
+    update: every round trip is paid on each turn. Two turns of the same user are serialised from here on.
     """
     stmt = _insert(session, User).values(
         platform=platform, platform_user_id=platform_user_id,
         user_hash=user_hash(platform, platform_user_id, salt), active=True, created_at=now, last_seen_at=now,
-    ).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
-    session.execute(stmt)
-    user = session.execute(
-        select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
-    ).scalar_one()
-    session.execute(
-        _insert(session, ConversationRow).values(user_id=user.id, state={}, version=0, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["user_id"])
     )
+    stmt = stmt.on_conflict_do_update(index_elements=["platform", "platform_user_id"],
+                                      set_={"last_seen_at": stmt.excluded.last_seen_at}).returning(User)
+    user: User = session.execute(stmt, execution_options={"populate_existing": True}).scalar_one()
+    if user.created_at == now:  # created by this statement
+        session.execute(
+            _insert(session, ConversationRow).values(user_id=user.id, state={}, version=0, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
     return user
 
 
 def load_conversation(session: Session, user: User) -> ConversationRow:
-    """Return the user's conversation row, locked for this transaction."""
-    return session.execute(
-        select(ConversationRow).where(ConversationRow.user_id == user.id).with_for_update()
-    ).scalar_one()
+    """Return the user's conversation row, locked for this transaction; an empty one if they have none yet.
+
+    The lock (FOR UPDATE on PostgreSQL, the write lock taken at BEGIN on SQLite) serialises two
+    turns of the same user, so no questionnaire answer is lost or interleaved.
+    """
+    locked = select(ConversationRow).where(ConversationRow.user_id == user.id).with_for_update()
+    row = session.execute(locked).scalar_one_or_none()
+    if row is None:  # a new user, or one whose conversation was purged
+        session.execute(
+            _insert(session, ConversationRow).values(user_id=user.id, state={}, version=0, updated_at=user.last_seen_at)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        row = session.execute(locked).scalar_one()
+    return row
 
 
 def find_user(session: Session, platform: str, platform_user_id: str) -> User | None:

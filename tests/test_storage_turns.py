@@ -110,3 +110,25 @@ def test_a_reminder_is_stored_once_per_user_and_occurrence(db: Database) -> None
         assert repository.add_reminder(session, user, "seminar-a", starts, at("2026-11-26T18:00"), now)
         assert not repository.add_reminder(session, user, "seminar-a", starts, at("2026-11-26T18:00"), now)
         assert repository.add_reminder(session, user, "seminar-b", starts, at("2026-11-26T18:00"), now)
+
+
+def test_a_returning_user_whose_conversation_was_purged_gets_a_new_one(db: Database, engine: Engine) -> None:
+    engine.handle(Incoming("line", "U-purged", "補助金", at("2026-11-27T10:00"), event_id="p-1"))
+    with db.transaction() as session:
+        session.execute(ConversationRow.__table__.delete())
+    result = engine.handle(Incoming("line", "U-purged", "こんにちは", at("2026-11-28T10:00"), event_id="p-2"))
+    assert result.replies
+    with db.transaction() as session:
+        row = session.execute(select(ConversationRow)).scalar_one()
+        user = session.execute(select(User)).scalar_one()
+    assert row.version == 1 and row.state["memory"]["recent_questions"] == ["こんにちは"]
+    assert user.last_seen_at == at("2026-11-28T10:00")
+
+
+def test_a_user_who_comes_back_is_marked_seen_and_active_again(db: Database, engine: Engine) -> None:
+    engine.handle(Incoming("line", "U-back", "補助金", at("2026-11-27T10:00"), event_id="b-1"))
+    engine.deactivate("line", "U-back", at("2026-11-27T11:00"))
+    engine.handle(Incoming("line", "U-back", "補助金", at("2026-11-27T12:00"), event_id="b-2"))
+    with db.transaction() as session:
+        user = session.execute(select(User)).scalar_one()
+    assert user.active and user.last_seen_at == at("2026-11-27T12:00") and user.created_at == at("2026-11-27T10:00")

@@ -1,0 +1,89 @@
+"""Time and SQL statements per engine turn (no HTTP), on SQLite and PostgreSQL.
+
+    python bench/turn.py                       # both backends, 500 turns each
+    python bench/turn.py --backends sqlite --turns 200
+
+Questions come from the question sets shipped with the tests, asked by 200 users in turn, each
+with a new event id, as the LINE webhook passes them to Engine.handle. Run by hand; nothing asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import event
+
+from webhook import prepared_database, questions
+
+from bot.config import TOKYO, Settings
+from bot.engine import Engine
+from bot.messages import Incoming
+from knowledge.model import Knowledge
+from storage.db import Database
+
+
+def cpu_seconds() -> float:
+    """Return the CPU time this process used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(backend: str, turns: int, pg_url: str, kb: Knowledge, workdir: Path) -> None:
+    """Answer `turns` questions on one backend and print the cost per turn."""
+    url = prepared_database(backend, pg_url, workdir)
+    db = Database(url)
+    engine = Engine(db, Settings(database_url=url), kb)
+    statements = 0
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    texts = questions()
+    start_of_day = time.time()
+
+    def turn(n: int) -> None:
+        now = datetime.fromtimestamp(start_of_day + n, TOKYO)
+        engine.handle(Incoming("line", f"U{n % 200:032x}", texts[n % len(texts)], now, event_id=f"bench-{n}"))
+
+    for n in range(100):  # warm the caches and the connection pool
+        turn(n)
+    statements, samples = 0, []
+    cpu = cpu_seconds()
+    for n in range(100, 100 + turns):
+        start = time.perf_counter()
+        turn(n)
+        samples.append((time.perf_counter() - start) * 1000)
+    cpu = cpu_seconds() - cpu
+    ordered = sorted(samples)
+    print(f"{backend:<10} {turns} turns: median {statistics.median(samples):6.2f} ms, "
+          f"p99 {ordered[int(0.99 * (len(ordered) - 1))]:6.2f} ms, CPU {1000 * cpu / turns:6.2f} ms/turn, "
+          f"{statements / turns:4.1f} SQL statements/turn", flush=True)
+    db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="*", default=["sqlite", "postgresql"])
+    parser.add_argument("--turns", type=int, default=500)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                           "postgresql+psycopg://postgres@127.0.0.1:5432/sme_bot_bench"))
+    args = parser.parse_args(argv)
+    kb = Knowledge.load()
+    with tempfile.TemporaryDirectory(prefix="sme-bench-") as tmp:
+        for backend in args.backends:
+            run(backend, args.turns, args.pg_url, kb, Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
