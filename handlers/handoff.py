@@ -288,11 +288,12 @@ def _clock(value: time) -> str:
 def intercept(turn: Turn) -> Outcome | None:
     """Pass what the user writes to the secretariat while a person handles their open lead."""
     lead_id = turn.open_lead_id
-    if not turn.handoff_live or lead_id is None or turn.is_group or turn.conversation.flow is not None:
-        return None
-    if turn.memory.get("handoff_released") == lead_id:
-        return None
     w = wording(turn)
+    if (not turn.handoff_live or lead_id is None or turn.is_group or turn.conversation.flow is not None
+            or turn.memory.get("handoff_released") == lead_id):
+        if turn.postback == RELEASE:  # an old "ボットに戻る" button, tapped after the chat was handed back
+            return Outcome(NAME, (Reply(w.released, choices=menu_choices(turn.kb.messages)),), text_is_answer=True)
+        return None
     memory = dict(turn.memory)
     if turn.postback == RELEASE or (not turn.postback and has_exact(turn.text, w.release_words + [w.release_label])):
         memory["handoff_released"] = lead_id

@@ -153,6 +153,8 @@ def test_claim_then_resolve_update_the_card_and_hand_the_chat_back(
     assert to == LINE_USER and "対応が完了しました" in text
     answered = say(engine, "経営発達補助金の上限は？")
     assert "50万円" in answered.text  # the bot answers again
+    old_button = say(engine, "ボットに戻る", postback="handoff:release")
+    assert old_button.intent == "handoff" and "ボットの案内に戻りました" in old_button.text
 
 
 def test_a_thread_reply_reaches_the_user_on_line_as_from_the_secretariat(
