@@ -6,6 +6,7 @@ An answer is {"value": str | None, "min": int | None, "max": int | None, "text":
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Mapping, cast
 from zoneinfo import ZoneInfo
 
@@ -53,9 +54,24 @@ def _asks_about_itself(text: str, subjects: list[str], intents: list[str]) -> bo
     key = surface_key(text)
     for subject in subjects:
         at = key.find(surface_key(subject))
-        if at >= 0 and any(surface_key(i) in key[at + len(surface_key(subject)):] for i in intents):
-            return True
+        if at < 0:
+            continue
+        rest = key[at + len(surface_key(subject)):]
+        for intent in intents:
+            found = rest.find(surface_key(intent))
+            # The ask ends the message ("…もらえる？", "…対象になるか知りたい"); a noun after it
+            # ("…対象になる取り組みの例") makes it a question about the program instead.
+            if found >= 0 and _is_ending(rest[found + len(surface_key(intent)):]):
+                return True
     return False
+
+
+_KANJI_OR_KATAKANA = re.compile(r"[\u4e00-\u9fff\u30a1-\u30fa]")
+
+
+def _is_ending(tail: str) -> bool:
+    """Tell whether what follows the ask is only a sentence ending (か, かな, ですか, か知りたい)."""
+    return len(tail) <= 6 and not _KANJI_OR_KATAKANA.search(tail.replace("知", ""))
 
 
 def start(turn: Turn) -> Outcome:
