@@ -326,3 +326,15 @@ def test_the_verdicts_handoff_button_hands_the_answers_to_the_secretariat(chat: 
     assert "✓ 企業規模：小規模企業に当たります（小売業で従業員5人以下）" in attached["verdict"]
     # the typed answers were not questions: they are not shown to the secretariat as such
     assert "いわき市平です" not in lead.details.get("recent_questions", [])
+
+
+@pytest.mark.parametrize("text", ["補助金の対象になる取り組みの例", "補助金の対象になる経費は？"])
+def test_a_question_about_what_the_subsidy_covers_is_answered_not_the_questionnaire(chat: Chat, text: str):
+    result = chat.say(text)
+    assert result.flow is None
+    assert result.intent == "faq"
+
+
+@pytest.mark.parametrize("text", ["うちは補助金もらえる？", "補助金の対象になるか知りたい"])
+def test_asking_whether_we_get_the_subsidy_starts_the_questionnaire(chat: Chat, text: str):
+    assert chat.say(text).flow == "eligibility"
