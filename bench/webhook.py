@@ -96,10 +96,11 @@ def free_port() -> int:
 class Gunicorn:
     """A gunicorn serving one app on loopback with the Procfile's worker settings."""
 
-    def __init__(self, app: str, env: dict[str, str], workers: int, threads: int, log: Path):
+    def __init__(self, app: str, env: dict[str, str], workers: int, threads: int, log: Path, preload: bool = False):
         self.port = free_port()
         command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-                   "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH), app]
+                   "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH), *(["--preload"] if preload else []),
+                   app]
         self.log = log.open("ab")
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=self.log)
 
@@ -121,11 +122,14 @@ class Gunicorn:
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not become ready")
 
+    def worker_pids(self) -> list[int]:
+        """Return the process ids of the workers."""
+        return [int(pid) for pid in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()]
+
     def worker_rss_mb(self) -> list[float]:
         """Return the resident memory of each worker process."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
         sizes = []
-        for pid in children:
+        for pid in self.worker_pids():
             status = Path(f"/proc/{pid}/status").read_text()
             sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024)  # type: ignore[index]
         return sizes
