@@ -18,6 +18,7 @@ _PUNCT = re.compile(r"[\s\u3000!-/:-@\[-`{-~、。・「」『』（）【】〔
 # Readings fold a few distinctions users do not make reliably when typing.
 _READING_FOLD = str.maketrans({"ヅ": "ズ", "ヂ": "ジ", "ヲ": "オ", "ヮ": "ワ", "ヵ": "カ", "ヶ": "ケ"})
 _DROP_POS = {"助詞", "助動詞", "補助記号", "空白"}
+_KANA_WORD_POS = {"名詞", "接尾辞", "接頭辞", "助詞", "形状詞"}
 _KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 # Sudachi leaves words it does not know in their own script; these ranges need a reading of their own.
 _HIRAGANA = re.compile(r"[\u3041-\u3096]")
@@ -86,17 +87,30 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     if not text.strip():
         return (), False
     trusted = bool(_KANJI.search(text))
-    parts = []
-    for surface, reading, pos in _tokens(text[:2000]):
+    tokens = [t for t in _tokens(text[:2000]) if t[2] not in ("補助記号", "空白")]
+    parts: list[str] = []
+    previous_kana = False
+    for i, (surface, reading, pos) in enumerate(tokens):
         if trusted and pos in _DROP_POS and _HIRAGANA.fullmatch(surface[:1] or "x"):
-            continue
-        if pos == "補助記号" or pos == "空白":
-            continue
+            # A one-kana "particle" between two hiragana pieces is part of a word typed in kana
+            # (しょう/が/く/きん), not a particle.
+            inside_kana_word = (len(surface) == 1 and 0 < i < len(tokens) - 1
+                                and all(_HIRAGANA.fullmatch(tokens[j][0][:1] or "x") for j in (i - 1, i + 1)))
+            if not inside_kana_word:
+                continue
         if not reading or reading == "キゴウ":
             reading = to_katakana(surface)
         reading = _fold_reading(reading)
-        if reading:
+        if not reading:
+            continue
+        # A word typed in kana is one word, however Sudachi split it (しょ/うけい); verb endings
+        # (さ/れ/た) are not glued on, as no word of the knowledge carries them.
+        kana = bool(_HIRAGANA.fullmatch(surface[:1] or "x")) and pos in _KANA_WORD_POS
+        if kana and previous_kana and parts:
+            parts[-1] += reading
+        else:
             parts.append(reading)
+        previous_kana = kana
     return tuple(parts), trusted
 
 

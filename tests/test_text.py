@@ -1,5 +1,5 @@
 """Japanese text keys: width, kana, readings, IME homophones."""
-from knowledge.text import bigrams, nfkc, reading_key, surface_key, to_hiragana, to_katakana
+from knowledge.text import bigrams, nfkc, reading_key, reading_tokens, surface_key, to_hiragana, to_katakana
 
 
 def test_half_width_katakana_is_folded_to_full_width():
@@ -45,3 +45,12 @@ def test_bigrams_of_short_keys():
     assert bigrams("ア") == {"ア"}
     assert bigrams("") == set()
     assert bigrams("アイウ") == {"アイ", "イウ"}
+
+
+def test_a_kana_word_inside_a_kanji_question_keeps_all_its_sounds():
+    # Sudachi tags the が of しょう/が/く/きん as a particle; it is part of the word here.
+    assert reading_tokens("しょうがくきんについて教えて")[0][0].startswith("ショウガクキン")
+
+
+def test_a_kana_word_split_by_sudachi_is_one_word():
+    assert "ショウケイ" in reading_tokens("事業しょうけいの窓口")[0]
