@@ -5,9 +5,7 @@ from dataclasses import replace
 from datetime import timedelta
 from types import ModuleType
 
-from handlers import eligibility, faq, privacy, smalltalk
-from handlers import seminars
-from handlers import handoff
+from handlers import eligibility, faq, handoff, privacy, seminars, smalltalk
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.text import surface_key
