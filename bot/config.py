@@ -26,15 +26,16 @@ def _flag(value: str | None, default: bool) -> bool:
 class Settings:
     """Everything configurable, with defaults that run locally without any account."""
 
-    database_url: str = field(default_factory=default_database_url)
+    # repr=False: settings may be printed (a traceback, a debugger); a password or token must not be.
+    database_url: str = field(default_factory=default_database_url, repr=False)  # may hold a password
     knowledge_dir: str | None = None  # None: the knowledge bundled with the package
-    user_hash_salt: str = "iwaki-sme-bot"
-    line_channel_secret: str | None = None
-    line_channel_access_token: str | None = None
+    user_hash_salt: str = field(default="iwaki-sme-bot", repr=False)
+    line_channel_secret: str | None = field(default=None, repr=False)
+    line_channel_access_token: str | None = field(default=None, repr=False)
     line_api_base_url: str = "https://api.line.me"
     line_data_api_base_url: str | None = None  # None: the same host as LINE_API_BASE_URL when overridden
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
     slack_handoff_channel: str | None = None
     slack_ops_channel: str | None = None
     slack_api_base_url: str = "https://slack.com/api/"
