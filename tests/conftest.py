@@ -70,6 +70,26 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, _postgres: Database | Non
     database.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """Return an empty, migrated database for tests of concurrency: other threads and processes reach it by URL.
+
+    Unlike `db`, the PostgreSQL case is always collected and skipped with its reason when
+    TEST_DATABASE_URL is unset: row locks and SKIP LOCKED are only really tested there.
+    """
+    if request.param == "postgresql":
+        if not TEST_DATABASE_URL:
+            pytest.skip("TEST_DATABASE_URL is unset: row locks and SKIP LOCKED need a real PostgreSQL")
+        postgres: Database = request.getfixturevalue("_postgres")
+        _truncate(postgres)
+        yield postgres
+        return
+    database = Database(f"sqlite:///{tmp_path / 'shared.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
 @pytest.fixture
 def settings(db: Database) -> Settings:
     """Return settings pointing at the test database, with no platform credentials."""

@@ -14,9 +14,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.config import Settings
@@ -27,26 +26,10 @@ from storage import repository
 from storage.db import Database
 from storage.models import ConversationRow, ProcessedEvent, TurnLog, User
 
-from conftest import _truncate, at
+from conftest import at
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """Return an empty, migrated database that several threads or processes can reach by URL."""
-    if request.param == "postgresql":
-        if not os.environ.get("TEST_DATABASE_URL"):
-            pytest.skip("TEST_DATABASE_URL is unset: the PostgreSQL row-lock tests need a real PostgreSQL")
-        postgres: Database = request.getfixturevalue("_postgres")
-        _truncate(postgres)
-        yield postgres
-        return
-    database = Database(f"sqlite:///{tmp_path / 'shared.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def together(count: int, work: Callable[[int], T]) -> list[T]:

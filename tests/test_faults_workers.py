@@ -18,9 +18,8 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select, update
 from werkzeug import Request, Response
@@ -35,7 +34,6 @@ from storage import repository
 from storage.db import Database
 from storage.models import Lead, OutboxItem, Reminder
 
-from conftest import _truncate
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE_TOKEN = "worker-test-line-token"
@@ -67,22 +65,6 @@ class AcceptingLine:
             self.after_accepting()
         return Response(json.dumps({"sentMessages": [{"id": str(i), "quoteToken": "q"} for i, _ in enumerate(sent)]}),
                         status=200, content_type="application/json")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def queue_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """Return an empty, migrated database that worker processes reach by URL."""
-    if request.param == "postgresql":
-        if not os.environ.get("TEST_DATABASE_URL"):
-            pytest.skip("TEST_DATABASE_URL is unset: FOR UPDATE SKIP LOCKED between worker processes needs PostgreSQL")
-        postgres: Database = request.getfixturevalue("_postgres")
-        _truncate(postgres)
-        yield postgres
-        return
-    database = Database(f"sqlite:///{tmp_path / 'queue.db'}")
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def fill_queue(db: Database, kb: Knowledge, leads: int, pushes: int, reminders: int) -> dict[str, set]:
@@ -167,18 +149,18 @@ def assert_everything_arrived_once(db: Database, expected: dict[str, set], slack
 
 
 def test_two_worker_processes_deliver_every_lead_push_and_reminder_exactly_once(
-        queue_db: Database, kb: Knowledge, slack_server: HTTPServer, slack_api: FakeSlack, httpserver: HTTPServer,
+        shared_db: Database, kb: Knowledge, slack_server: HTTPServer, slack_api: FakeSlack, httpserver: HTTPServer,
         tmp_path: Path) -> None:
     line = AcceptingLine(httpserver, delay=0.01)
     slack_api.on_call = lambda method, args: time.sleep(0.01)  # let the two workers overlap
-    expected = fill_queue(queue_db, kb, leads=20, pushes=20, reminders=6)
+    expected = fill_queue(shared_db, kb, leads=20, pushes=20, reminders=6)
     log = tmp_path / "workers.log"
-    workers = [start_worker(queue_db, slack_server, httpserver, log) for _ in range(2)]
+    workers = [start_worker(shared_db, slack_server, httpserver, log) for _ in range(2)]
     try:
-        wait_until_drained(queue_db, workers, log)
+        wait_until_drained(shared_db, workers, log)
     finally:
         stop(workers)
-    assert_everything_arrived_once(queue_db, expected, slack_api, line)
+    assert_everything_arrived_once(shared_db, expected, slack_api, line)
     assert sum(line.repeats.values()) == 0  # no push was even tried twice
 
 
@@ -196,10 +178,10 @@ def kill_at(count: int) -> tuple[Callable[[], None], Callable[[subprocess.Popen[
 
 
 def test_workers_killed_with_sigkill_mid_delivery_lose_nothing_and_duplicate_nothing(
-        queue_db: Database, kb: Knowledge, slack_server: HTTPServer, slack_api: FakeSlack, httpserver: HTTPServer,
+        shared_db: Database, kb: Knowledge, slack_server: HTTPServer, slack_api: FakeSlack, httpserver: HTTPServer,
         tmp_path: Path) -> None:
     line = AcceptingLine(httpserver, delay=0.02)
-    expected = fill_queue(queue_db, kb, leads=12, pushes=12, reminders=4)
+    expected = fill_queue(shared_db, kb, leads=12, pushes=12, reminders=4)
     log = tmp_path / "workers.log"
 
     # 1. killed after Slack took a lead's card, before the worker heard back: the card is never recorded
@@ -213,7 +195,7 @@ def test_workers_killed_with_sigkill_mid_delivery_lose_nothing_and_duplicate_not
             slack_api.on_call, line.after_accepting = None, on_push
         elif round_ == "at any moment":
             line.after_accepting = None
-        worker = start_worker(queue_db, slack_server, httpserver, log)
+        worker = start_worker(shared_db, slack_server, httpserver, log)
         watch(worker)
         watch_push(worker)
         if round_ == "at any moment":
@@ -224,14 +206,14 @@ def test_workers_killed_with_sigkill_mid_delivery_lose_nothing_and_duplicate_not
             time.sleep(random.Random(7).uniform(0.05, 0.3))
             worker.send_signal(signal.SIGKILL)
         assert worker.wait(timeout=90) == -signal.SIGKILL, (round_, log.read_text(errors="replace")[-3000:])
-        end_the_leases_of_dead_workers(queue_db)
-    assert pending(queue_db) > 0, "the kills came too late to interrupt anything"
+        end_the_leases_of_dead_workers(shared_db)
+    assert pending(shared_db) > 0, "the kills came too late to interrupt anything"
 
-    last = start_worker(queue_db, slack_server, httpserver, log)
+    last = start_worker(shared_db, slack_server, httpserver, log)
     try:
-        wait_until_drained(queue_db, [last], log)
+        wait_until_drained(shared_db, [last], log)
     finally:
         stop([last])
-    assert_everything_arrived_once(queue_db, expected, slack_api, line)
+    assert_everything_arrived_once(shared_db, expected, slack_api, line)
     assert sum(line.repeats.values()) >= 1  # the push LINE had accepted was retried and taken as sent
     assert len(slack_api.posts(HANDOFF_CHANNEL)) == len(expected["leads"])  # the posted card was found, not posted again
