@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         chat = [chat_first_answer(workdir, n) for n in range(args.rounds)]
         print(f"sme-bot chat --jsonl, new SQLite file: first answer after median {statistics.median(chat):.2f} s "
               f"(rounds: {', '.join(f'{t:.2f}' for t in chat)})", flush=True)
-        write_bodies(workdir / "bodies.tsv", 2000, users=500)
+        # each round polls while gunicorn starts (one body per poll) and then sends 300 more
+        write_bodies(workdir / "bodies.tsv", 1000 * 2 * args.rounds, users=500)
         bodies = (workdir / "bodies.tsv").read_text(encoding="utf-8").splitlines()
         for preload in (False, True):
             label = "gunicorn --preload" if preload else "gunicorn (Procfile)"
