@@ -23,6 +23,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     """Chat in the terminal (or answer JSON lines with --jsonl)."""
     from bot.channels import console
 
+    # Per-turn INFO lines would interleave with the conversation in the terminal.
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     engine = _engine(settings)
     if args.jsonl:
         console.run_jsonl(engine, sys.stdin, sys.stdout)
