@@ -102,7 +102,7 @@ def run_bundled(queries: int) -> dict:
     build = time.perf_counter() - start
     questions = (bundled_questions() * 3)[: max(queries, 100)]
     examples = [q for e in kb.entries.values() for q in e.entry.questions]
-    index = time_each(questions, kb.index.search)
+    index = time_each(questions, kb.index.rank)
     naive = time_each(questions, lambda q: process.extractOne(q, examples, scorer=fuzz.WRatio))
     return report("bundled", len(kb.entries), len(examples), build, index, naive)
 
@@ -115,7 +115,7 @@ def run_generated(size: int, queries: int, naive_queries: int, vocabulary: Vocab
     build = time.perf_counter() - start
     questions = user_questions(entries, queries)
     examples = [q for e in entries for q in e.questions]
-    index_timing = time_each(questions, index.search)
+    index_timing = time_each(questions, index.rank)
     naive = time_each(questions[:naive_queries], lambda q: process.extractOne(q, examples, scorer=fuzz.WRatio))
     return report(f"gen {size:,}", size, len(examples), build, index_timing, naive)
 
@@ -127,7 +127,7 @@ def profile(size: int, queries: int, vocabulary: Vocabulary) -> None:
     questions = user_questions(entries, queries)
     profiler = cProfile.Profile()
     profiler.enable()
-    time_each(questions, index.search)
+    time_each(questions, index.rank)
     profiler.disable()
     pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
 

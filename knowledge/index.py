@@ -18,6 +18,7 @@ from knowledge.text import bigrams, reading_key, reading_tokens, surface_key
 
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
+RANKING_CACHE = 2048  # questions whose ranking is kept (a dict; emptied when full)
 # Weights of the two parts of a score, tuned on tests/questions/: how much of the question the
 # entry explains (coverage) against how close the question is to the single closest example.
 COVERAGE_WEIGHT = 0.5
@@ -165,6 +166,7 @@ class SearchIndex:
 
     def __init__(self, documents: Sequence[Document], vocabulary: Vocabulary):
         self.vocabulary = vocabulary
+        self._ranking_cache: dict[str, tuple[Hit, ...]] = {}
         self.entry_ids = [d.entry_id for d in documents]
         entry_keys: list[list[tuple[str, str]]] = []  # per entry: (reading key, surface key)
         grams: dict[str, int] = {}
@@ -219,10 +221,24 @@ class SearchIndex:
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         """Return the best entries for a question, best first (at most one hit per entry)."""
+        return list(self._ranked(question)[:limit])
+
+    def _ranked(self, question: str) -> tuple[Hit, ...]:
+        """Rank every candidate for a question once; several handlers ask about the same turn's text."""
+        cached = self._ranking_cache.get(question)
+        if cached is None:
+            cached = self.rank(question)
+            if len(self._ranking_cache) >= RANKING_CACHE:
+                self._ranking_cache.clear()
+            self._ranking_cache[question] = cached
+        return cached
+
+    def rank(self, question: str) -> tuple[Hit, ...]:
+        """Rank every candidate entry for a question, best first, without the cache."""
         segmented = self.vocabulary.key(question)
         query = segmented.replace(SEPARATOR, "")
         if not query:
-            return []
+            return ()
         q_grams = bigrams(query)
         cols, weights, unknown = [], [], 0.0
         for g in q_grams:
@@ -234,7 +250,7 @@ class SearchIndex:
                 weights.append(self._idf[col])
         total = float(sum(weights)) + unknown
         if not cols or total <= 0:
-            return []
+            return ()
         postings = [self._postings[c] for c in cols]
         matched = np.bincount(
             np.concatenate(postings),
@@ -255,7 +271,7 @@ class SearchIndex:
             score = COVERAGE_WEIGHT * coverage + SIMILARITY_WEIGHT * similarity
             hits.append(Hit(self.entry_ids[row], score, coverage, similarity, best))
         hits.sort(key=lambda h: -h.score)
-        return hits[:limit]
+        return tuple(hits)
 
     def _position_weights(self, segment: str) -> list[float]:
         """Weigh each character of a word by how rare the knowledge's trigrams around it are."""
