@@ -5,20 +5,19 @@ import dataclasses
 import logging
 import uuid
 from datetime import date, datetime
-from typing import Callable
+from typing import Any, Callable
 
-from sqlalchemy.orm import Session
 
 from bot.config import TOKYO, Settings
 from bot.messages import Incoming, TurnResult
 from bot.reload import KnowledgeReloader
 from handlers import router, smalltalk
-from handlers.base import AddReminder, Conversation, CreateLead, Effect, ForgetUser, RecordQuestion, RelayToSecretariat, Turn
+from handlers.base import (AddReminder, Conversation, CreateLead, Effect, ForgetUser, Outcome, RecordQuestion,
+                           RelayToSecretariat, Turn)
 from handlers.replies import Reply
 from knowledge.model import Knowledge
 from storage import repository
 from storage.db import Database
-from storage.models import User
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +26,9 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 2000
 # The last questions a user asked are kept so a lead can show the secretariat what led to it.
 RECENT_QUESTIONS = 5
+# A turn is answered again when another turn of the same user was saved first; each retry follows
+# such a save, so this bound is reached only by a user sending this many messages at the same instant.
+MAX_ATTEMPTS = 20
 
 
 class Engine:
@@ -51,44 +53,59 @@ class Engine:
         return self._knowledge()
 
     def handle(self, incoming: Incoming) -> TurnResult:
-        """Answer one message; a redelivered event returns a duplicate result with no replies."""
+        """Answer one message; a redelivered event returns a duplicate result with no replies.
+
+        The conversation is read without a lock, the turn is answered, and the new state is saved
+        only if no other turn of the same user was saved in between; otherwise the turn is answered
+        again from the newer state. Every retry follows another turn's commit, so they all end.
+        """
         kb = self.kb
         incoming = well_formed(incoming)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return self._attempt(kb, incoming)
+            except repository.ConversationChanged:
+                log.debug("conversation changed meanwhile; answering again channel=%s", incoming.channel)
+        raise RuntimeError(f"the conversation kept changing during {MAX_ATTEMPTS} attempts at one turn")
+
+    def _attempt(self, kb: Knowledge, incoming: Incoming) -> TurnResult:
         now = incoming.now
         text = incoming.text[:MAX_TEXT]
-        with self.db.transaction() as session:
-            if incoming.event_id and not repository.claim_event(session, incoming.channel, incoming.event_id, now):
-                log.info("duplicate event skipped channel=%s event=%s", incoming.channel, incoming.event_id)
-                return TurnResult("duplicate", (), duplicate=True)
-            user = repository.lock_user(session, incoming.channel, incoming.user_id, now, self.settings.user_hash_salt)
-            user.last_seen_at = now
-            user.active = True
-            row = repository.load_conversation(session, user)
-            conversation = Conversation.from_json(row.state)
+        salt = self.settings.user_hash_salt
+        with self.db.connect() as connection:  # one pool checkout for the read and the write
+            with self.db.reading(connection):
+                read = repository.read_conversation(connection, incoming.channel, incoming.user_id, salt)
+            conversation = Conversation.from_json(read.state)
             turn = Turn(text=text, now=now, kb=kb, conversation=conversation, postback=incoming.postback,
                         channel=incoming.channel, is_group=incoming.is_group,
-                        handoff_live=self.settings.slack_handoff_enabled,
-                        open_lead_id=repository.open_lead_id(session, user))
+                        handoff_live=self.settings.slack_handoff_enabled, open_lead_id=read.open_lead_id)
             outcome = router.respond(turn)
-            lead_ids = self._apply(session, user, outcome.effects, conversation, now)
-            if any(isinstance(e, ForgetUser) for e in outcome.effects):
-                memory: dict = {}
-            else:
-                memory = dict(outcome.memory if outcome.memory is not None else conversation.memory)
-                if not incoming.postback and text.strip() and not outcome.text_is_answer:
-                    memory["recent_questions"] = (list(memory.get("recent_questions", [])) + [text[:200]])[-RECENT_QUESTIONS:]
-            memory = router.remember_choices(outcome, memory)
-            saved = Conversation(flow=outcome.flow, flow_data=dict(outcome.flow_data) if outcome.flow else {},
-                                 updated_at=now, memory=memory)
-            row.state = saved.to_json()
-            row.version += 1
-            row.updated_at = now
-            repository.log_turn(session, user, incoming.channel, outcome.intent, outcome.flow,
-                                outcome.entry_id, outcome.score, now, verdict=outcome.verdict)
+            saved = self._saved_state(incoming, text, outcome, conversation)
+            with connection.begin():
+                if incoming.event_id and not repository.claim_event(connection, incoming.channel, incoming.event_id, now):
+                    log.info("duplicate event skipped channel=%s event=%s", incoming.channel, incoming.event_id)
+                    return TurnResult("duplicate", (), duplicate=True)
+                user = repository.save_conversation(connection, incoming.channel, incoming.user_id, read, saved, now)
+                lead_ids = self._apply(connection, user, outcome.effects, conversation, now)
+                repository.log_turn(connection, user, incoming.channel, outcome.intent, outcome.flow,
+                                    outcome.entry_id, outcome.score, now, verdict=outcome.verdict)
         log.info("turn channel=%s user=%s intent=%s entry=%s score=%s flow=%s",
                  incoming.channel, user.user_hash[:12], outcome.intent, outcome.entry_id, outcome.score, outcome.flow)
         return TurnResult(outcome.intent, outcome.replies, outcome.flow, outcome.entry_id, outcome.score,
                           lead_ids=tuple(lead_ids))
+
+    @staticmethod
+    def _saved_state(incoming: Incoming, text: str, outcome: Outcome, conversation: Conversation) -> dict[str, Any]:
+        """Return the conversation to store after this turn, as JSON."""
+        if any(isinstance(e, ForgetUser) for e in outcome.effects):
+            memory: dict[str, Any] = {}
+        else:
+            memory = dict(outcome.memory if outcome.memory is not None else conversation.memory)
+            if not incoming.postback and text.strip() and not outcome.text_is_answer:
+                memory["recent_questions"] = (list(memory.get("recent_questions", [])) + [text[:200]])[-RECENT_QUESTIONS:]
+        memory = router.remember_choices(outcome, memory)
+        return Conversation(flow=outcome.flow, flow_data=dict(outcome.flow_data) if outcome.flow else {},
+                            updated_at=incoming.now, memory=memory).to_json()
 
     def greet(self, channel: str, user_id: str, now: datetime) -> TurnResult:
         """Greet a user who added the bot; a returning user is welcomed back."""
@@ -114,21 +131,21 @@ class Engine:
         """Return a fixed reply with the menu (e.g. for a sticker or an image)."""
         return TurnResult(intent, (Reply(text, choices=smalltalk.menu_choices(self.kb.messages)),))
 
-    def _apply(self, session: Session, user: User, effects: tuple[Effect, ...], conversation: Conversation,
-               now: datetime) -> list[int]:
+    def _apply(self, connection: repository.Executor, user: repository.UserRef, effects: tuple[Effect, ...],
+               conversation: Conversation, now: datetime) -> list[int]:
         lead_ids = []
         for effect in effects:
             if isinstance(effect, RecordQuestion):
-                repository.record_question(session, effect.text, effect.reason, effect.best_entry_id, effect.score, now)
+                repository.record_question(connection, effect.text, effect.reason, effect.best_entry_id, effect.score, now)
             elif isinstance(effect, CreateLead):
-                lead = repository.create_lead(session, user, effect, list(conversation.memory.get("recent_questions", [])), now)
-                lead_ids.append(lead.id)
+                lead_ids.append(repository.create_lead(connection, user, effect,
+                                                       list(conversation.memory.get("recent_questions", [])), now))
             elif isinstance(effect, AddReminder):
-                repository.add_reminder(session, user, effect.seminar_id, date.fromisoformat(effect.starts_on), effect.remind_at, now)
+                repository.add_reminder(connection, user, effect.seminar_id, date.fromisoformat(effect.starts_on), effect.remind_at, now)
             elif isinstance(effect, ForgetUser):
-                repository.forget_user(session, user)
+                repository.forget_user(connection, user)
             elif isinstance(effect, RelayToSecretariat):
-                repository.enqueue(session, "slack_thread", f"slack_thread:{effect.lead_id}:{uuid.uuid4().hex}",
+                repository.enqueue(connection, "slack_thread", f"slack_thread:{effect.lead_id}:{uuid.uuid4().hex}",
                                    {"lead_id": effect.lead_id, "text": effect.text, "note": effect.note}, now)
         return lead_ids
 

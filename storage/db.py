@@ -6,17 +6,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Execution option of Database.reading(): a transaction that only reads (SQLite: BEGIN DEFERRED).
+READ_ONLY = "sme_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -28,8 +31,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str) -> "Config":
     """Return an Alembic config for this database, without an alembic.ini on disk."""
+    from alembic.config import Config  # Alembic is imported only when a migration is looked at (start-up time)
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -52,8 +57,27 @@ class Database:
             with session.begin():
                 yield session
 
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """Hold one pooled connection for work done in several transactions (Core statements, no ORM)."""
+        with self.engine.connect() as connection:
+            yield connection
+
+    @staticmethod
+    @contextmanager
+    def reading(connection: Connection) -> Iterator[Connection]:
+        """Run a transaction that only reads on this connection; on SQLite it takes no write lock."""
+        connection.execution_options(**{READ_ONLY: True})
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            connection.execution_options(**{READ_ONLY: False})
+
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""
+        from alembic import command
+
         with self.engine.begin() as connection:
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
@@ -61,6 +85,9 @@ class Database:
 
     def is_current(self) -> bool:
         """Tell whether the schema is at the newest migration."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision() == head
@@ -90,7 +117,8 @@ def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
 
     # pysqlite's own transaction handling defers BEGIN and would let two writers read the same
-    # conversation; take the write lock at BEGIN instead (SQLAlchemy docs, "Serializable isolation").
+    # conversation; a unit of work takes the write lock at BEGIN instead (SQLAlchemy docs,
+    # "Serializable isolation"). A transaction of Database.reading() only reads and begins deferred.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -105,6 +133,7 @@ def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -1,11 +1,13 @@
 """A small repository API over the models: what the engine, the worker and the CLI need."""
 from __future__ import annotations
 
+import functools
 import hashlib
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from sqlalchemy import String, cast, delete, literal, select, update
+from sqlalchemy import Connection, String, bindparam, cast, delete, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -14,40 +16,61 @@ if TYPE_CHECKING:
 
 from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, RecordedQuestion, Reminder, TurnLog, User
 
+OPEN_LEAD_STATUSES = ("queued", "delivered", "claimed")
+
+# What the writes of a turn run on: a Connection in the turn (Core statements, no ORM bookkeeping on
+# the hot path) or a Session elsewhere; both execute the same statements.
+Executor = Session | Connection
+
+
+def _dialect(executor: Executor) -> str:
+    """Return the name of the database dialect ("sqlite" or "postgresql")."""
+    bind = executor if isinstance(executor, Connection) else executor.get_bind()
+    return bind.dialect.name
+
+
+class UserRef(Protocol):
+    """What writing on a user's behalf needs: a User row, or the TurnUser of a saved turn."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def user_hash(self) -> str: ...
+
 
 def user_hash(platform: str, platform_user_id: str, salt: str) -> str:
     """Return the pseudonymous id used in analytics and logs instead of the platform's user id."""
     return hashlib.sha256(f"{salt}:{platform}:{platform_user_id}".encode()).hexdigest()[:32]
 
 
-def _insert(session: Session, model: type) -> Any:
+def _insert(session: Executor, model: type) -> Any:
     """Return an INSERT that can skip conflicts on this dialect.
 
     Whether a row was inserted is told by RETURNING, not rowcount: psycopg reports -1 for an
     INSERT … ON CONFLICT DO NOTHING run through SQLAlchemy, which would read as "inserted".
     """
-    return (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert(model)  # type: ignore[union-attr]
+    return (postgresql if _dialect(session) == "postgresql" else sqlite).insert(model)
 
 
-def claim_event(session: Session, platform: str, event_id: str, now: datetime) -> bool:
+def claim_event(session: Executor, platform: str, event_id: str, now: datetime) -> bool:
     """Record a delivery id; False if it was already processed (redelivery or a concurrent twin).
 
     Runs in the caller's transaction: if the turn fails later, the claim is rolled back with it
     and the platform's retry is processed normally. A concurrent twin waits on the unique key
     until this transaction ends, then finds the id taken (or free again, after a rollback).
     """
-    claimed = session.execute(
-        _insert(session, ProcessedEvent).values(platform=platform, event_id=event_id[:128], created_at=now)
-        .on_conflict_do_nothing(index_elements=["platform", "event_id"]).returning(ProcessedEvent.id)
-    ).first()
+    statements = _turn_inserts(_dialect(session))
+    claimed = session.execute(statements.event, {"platform": platform, "event_id": event_id[:128],
+                                                 "created_at": now}).first()
     return claimed is not None
 
 
 def lock_user(session: Session, platform: str, platform_user_id: str, now: datetime, salt: str) -> User:
     """Get or create the user (and a new user's conversation), seen now, holding the user's row lock.
 
-    A known user costs one statement (an upsert returning the row) instead of insert, select and
-    update: every round trip is paid on each turn. Two turns of the same user are serialised from here on.
+    For what is not a turn (a follow, a test's set-up): turns read and save with read_conversation
+    and save_conversation. A known user costs one statement (an upsert returning the row).
     """
     stmt = _insert(session, User).values(
         platform=platform, platform_user_id=platform_user_id,
@@ -64,21 +87,105 @@ def lock_user(session: Session, platform: str, platform_user_id: str, now: datet
     return user
 
 
-def load_conversation(session: Session, user: User) -> ConversationRow:
-    """Return the user's conversation row, locked for this transaction; an empty one if they have none yet.
+@dataclass(frozen=True)
+class ConversationSnapshot:
+    """A user's conversation as read before a turn; the turn is saved only if nobody saved one since."""
 
-    The lock (FOR UPDATE on PostgreSQL, the write lock taken at BEGIN on SQLite) serialises two
-    turns of the same user, so no questionnaire answer is lost or interleaved.
+    user_id: int | None  # None: a user never seen before
+    user_hash: str
+    state: dict[str, Any]
+    version: int | None  # None: no conversation row yet
+    open_lead_id: int | None  # the user's newest lead not resolved yet
+
+
+@dataclass(frozen=True)
+class TurnUser:
+    """The user a saved turn belongs to."""
+
+    id: int
+    user_hash: str
+
+
+class ConversationChanged(Exception):
+    """Another turn of the same user was saved after this one read the conversation: answer it again."""
+
+
+_users, _conversations = User.__table__, ConversationRow.__table__
+_open_lead = (select(Lead.__table__.c.id).where(Lead.__table__.c.user_id == _users.c.id,
+                                                Lead.__table__.c.status.in_(OPEN_LEAD_STATUSES))
+              .order_by(Lead.__table__.c.id.desc()).limit(1).scalar_subquery())
+_READ_CONVERSATION = (
+    select(_users.c.id, _users.c.user_hash, _conversations.c.state, _conversations.c.version,
+           _open_lead.label("open_lead_id"))
+    .outerjoin(_conversations, _conversations.c.user_id == _users.c.id)
+    .where(_users.c.platform == bindparam("platform"), _users.c.platform_user_id == bindparam("platform_user_id"))
+)
+_TOUCH_USER = (update(_users).where(_users.c.id == bindparam("uid"))
+               .values(last_seen_at=bindparam("now"), active=True))
+_SAVE_CONVERSATION = (update(_conversations)
+                      .where(_conversations.c.user_id == bindparam("uid"), _conversations.c.version == bindparam("read"))
+                      .values(state=bindparam("state"), version=bindparam("read") + 1, updated_at=bindparam("now")))
+
+
+@dataclass(frozen=True)
+class _TurnInserts:
+    """The inserts of every turn, built once per dialect: each skips a row written first by a concurrent turn."""
+
+    event: Any
+    user: Any
+    conversation: Any
+
+
+@functools.cache
+def _turn_inserts(dialect: str) -> _TurnInserts:
+    module = postgresql if dialect == "postgresql" else sqlite
+    events = ProcessedEvent.__table__
+    return _TurnInserts(
+        event=module.insert(events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        .returning(events.c.id),
+        user=module.insert(_users).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
+        .returning(_users.c.id),
+        conversation=module.insert(_conversations).on_conflict_do_nothing(index_elements=["user_id"])
+        .returning(_conversations.c.user_id),
+    )
+
+
+def read_conversation(session: Executor, platform: str, platform_user_id: str, salt: str) -> ConversationSnapshot:
+    """Read the user's conversation, version and open lead in one statement, without locking anything."""
+    row = session.execute(_READ_CONVERSATION, {"platform": platform, "platform_user_id": platform_user_id}).first()
+    if row is None:
+        return ConversationSnapshot(None, user_hash(platform, platform_user_id, salt), {}, None, None)
+    return ConversationSnapshot(row.id, row.user_hash, row.state or {}, row.version, row.open_lead_id)
+
+
+def save_conversation(session: Executor, platform: str, platform_user_id: str, read: ConversationSnapshot,
+                      state: dict[str, Any], now: datetime) -> TurnUser:
+    """Save a turn's new state if the conversation is still as `read` saw it; else raise ConversationChanged.
+
+    A version check instead of a lock held while the turn is answered: two turns of one user
+    never lose or interleave an answer (the second is answered again from the first's state), and
+    turns of different users never wait for each other's answering. On SQLite the write lock is
+    held only for these few statements.
     """
-    locked = select(ConversationRow).where(ConversationRow.user_id == user.id).with_for_update()
-    row = session.execute(locked).scalar_one_or_none()
-    if row is None:  # a new user, or one whose conversation was purged
-        session.execute(
-            _insert(session, ConversationRow).values(user_id=user.id, state={}, version=0, updated_at=user.last_seen_at)
-            .on_conflict_do_nothing(index_elements=["user_id"])
-        )
-        row = session.execute(locked).scalar_one()
-    return row
+    inserts = _turn_inserts(_dialect(session))
+    user_id = read.user_id
+    if user_id is None:
+        user_id = session.execute(inserts.user, {
+            "platform": platform, "platform_user_id": platform_user_id, "user_hash": read.user_hash,
+            "active": True, "created_at": now, "last_seen_at": now}).scalar()
+        if user_id is None:
+            raise ConversationChanged("the user was created by a concurrent turn")
+    else:
+        session.execute(_TOUCH_USER, {"uid": user_id, "now": now})
+    if read.version is None:
+        saved = session.execute(inserts.conversation, {"user_id": user_id, "state": state, "version": 1,
+                                                   "updated_at": now}).first()
+    else:
+        saved = session.execute(_SAVE_CONVERSATION, {"uid": user_id, "read": read.version, "state": state,
+                                                     "now": now}).rowcount == 1
+    if not saved:
+        raise ConversationChanged("the conversation was saved by a concurrent turn")
+    return TurnUser(user_id, read.user_hash)
 
 
 def find_user(session: Session, platform: str, platform_user_id: str) -> User | None:
@@ -88,20 +195,25 @@ def find_user(session: Session, platform: str, platform_user_id: str) -> User | 
     ).scalar_one_or_none()
 
 
-def record_question(session: Session, text: str, reason: str, best_entry_id: str | None,
+_RECORD_QUESTION = insert(RecordedQuestion.__table__)
+_LOG_TURN = insert(TurnLog.__table__)
+
+
+def record_question(session: Executor, text: str, reason: str, best_entry_id: str | None,
                     score: float | None, now: datetime) -> None:
     """Record a question the bot could not answer confidently (no user id)."""
-    session.add(RecordedQuestion(text=text, reason=reason, best_entry_id=best_entry_id, score=score, created_at=now))
+    session.execute(_RECORD_QUESTION, {"text": text, "reason": reason, "best_entry_id": best_entry_id,
+                                       "score": score, "created_at": now})
 
 
-def log_turn(session: Session, user: User, channel: str, intent: str, flow: str | None,
+def log_turn(session: Executor, user: UserRef, channel: str, intent: str, flow: str | None,
              entry_id: str | None, score: float | None, now: datetime, verdict: str | None = None) -> None:
     """Log an answered turn for statistics (hashed user, no text)."""
-    session.add(TurnLog(user_hash=user.user_hash, channel=channel, intent=intent, flow=flow,
-                        entry_id=entry_id, score=score, verdict=verdict, created_at=now))
+    session.execute(_LOG_TURN, {"user_hash": user.user_hash, "channel": channel, "intent": intent, "flow": flow,
+                                "entry_id": entry_id, "score": score, "verdict": verdict, "created_at": now})
 
 
-def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
+def enqueue(session: Executor, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
     """Queue a delivery once per idempotency key; False if that key was already queued."""
     result = session.execute(
         _insert(session, OutboxItem).values(kind=kind, key=key, payload=payload, status="pending", attempts=0,
@@ -111,7 +223,7 @@ def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any], now:
     return result.first() is not None
 
 
-def add_reminder(session: Session, user: User, seminar_id: str, starts_on: date, remind_at: datetime,
+def add_reminder(session: Executor, user: UserRef, seminar_id: str, starts_on: date, remind_at: datetime,
                  now: datetime) -> bool:
     """Store a reminder wish once per user and occurrence; False if it existed already."""
     result = session.execute(
@@ -122,13 +234,9 @@ def add_reminder(session: Session, user: User, seminar_id: str, starts_on: date,
     return result.first() is not None
 
 
-def forget_user(session: Session, user: User) -> None:
-    """Delete the user's conversation history and open reminders."""
+def forget_user(session: Executor, user: UserRef) -> None:
+    """Delete the user's open reminders (the engine saves their conversation emptied)."""
     session.execute(delete(Reminder).where(Reminder.user_id == user.id, Reminder.status == "pending"))
-    conversation = session.get(ConversationRow, user.id)
-    if conversation is not None:
-        conversation.state = {}
-        conversation.version += 1
 
 
 def cancel_reminders(session: Session, user: User) -> None:
@@ -166,27 +274,16 @@ def queue_due_reminders(session: Session, now: datetime, render: ReminderRender,
     return queued
 
 
-def create_lead(session: Session, user: User, request: "CreateLead", recent_questions: list[str],
-                now: datetime) -> Lead:
-    """Write a lead and queue its delivery to the secretariat, in the caller's transaction."""
-    lead = Lead(user_id=user.id, status="queued", name=request.name, business=request.business,
-                contact=request.contact, topic=request.topic, preferred_time=request.preferred_time,
-                details={**dict(request.details), "recent_questions": recent_questions}, created_at=now)
-    session.add(lead)
-    session.flush()
-    enqueue(session, "lead", f"lead:{lead.id}", {"lead_id": lead.id}, now)
-    return lead
-
-
-OPEN_LEAD_STATUSES = ("queued", "delivered", "claimed")
-
-
-def open_lead_id(session: Session, user: User) -> int | None:
-    """Return the id of the user's newest lead that is not resolved yet."""
-    return session.execute(
-        select(Lead.id).where(Lead.user_id == user.id, Lead.status.in_(OPEN_LEAD_STATUSES))
-        .order_by(Lead.id.desc()).limit(1)
-    ).scalar_one_or_none()
+def create_lead(session: Executor, user: UserRef, request: "CreateLead", recent_questions: list[str],
+                now: datetime) -> int:
+    """Write a lead and queue its delivery to the secretariat, in the caller's transaction; return its id."""
+    lead_id: int = session.execute(insert(Lead.__table__).returning(Lead.__table__.c.id), {
+        "user_id": user.id, "status": "queued", "name": request.name, "business": request.business,
+        "contact": request.contact, "topic": request.topic, "preferred_time": request.preferred_time,
+        "details": {**dict(request.details), "recent_questions": recent_questions}, "created_at": now,
+    }).scalar_one()
+    enqueue(session, "lead", f"lead:{lead_id}", {"lead_id": lead_id}, now)
+    return lead_id
 
 
 def find_lead_by_thread(session: Session, slack_channel: str, slack_ts: str) -> Lead | None:

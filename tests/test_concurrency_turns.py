@@ -1,8 +1,8 @@
 """Concurrent turns against a real database: no lost update, no interleaving, each event processed once.
 
-Real threads (each with its own connection) and real processes race on the same user. On
-PostgreSQL the conversation row lock (SELECT … FOR UPDATE) serialises them; on SQLite the write
-lock taken at BEGIN IMMEDIATE does.
+Real threads (each with its own connection) and real processes race on the same user. A turn
+saves its conversation only if the version it read is still current (else it is answered again
+from the newer state); the unique key on event ids lets one copy of an event through.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from bot.messages import Incoming, TurnResult
 from knowledge.model import Knowledge
 from storage import repository
 from storage.db import Database
-from storage.models import ConversationRow, ProcessedEvent, TurnLog, User
+from storage.models import ConversationRow, ProcessedEvent, TurnLog
 
 from conftest import at
 
@@ -48,29 +48,6 @@ def scalar(db: Database, stmt: Any) -> Any:
     """Return the single value of a query."""
     with db.transaction() as session:
         return session.execute(stmt).scalar_one()
-
-
-def test_concurrent_read_modify_write_of_one_conversation_loses_nothing(shared_db: Database) -> None:
-    rounds, threads = 6, 8
-    now = at("2026-11-27T10:00")
-
-    def append_answer(n: int) -> None:
-        with shared_db.transaction() as session:
-            user = repository.lock_user(session, "line", "U-same", now, "salt")
-            row = repository.load_conversation(session, user)
-            answers = list(row.state.get("answers", []))
-            time.sleep(0.002)  # widen the window between read and write in which a lost update would happen
-            row.state = {**row.state, "answers": answers + [n]}
-            row.version += 1
-
-    for r in range(rounds):
-        together(threads, lambda i: append_answer(r * threads + i))
-
-    with shared_db.transaction() as session:
-        row = session.execute(select(ConversationRow)).scalar_one()
-        assert row.version == rounds * threads
-        assert sorted(row.state["answers"]) == list(range(rounds * threads))
-        assert session.execute(select(func.count()).select_from(User)).scalar_one() == 1
 
 
 def test_concurrent_turns_of_one_user_are_all_counted(shared_db: Database, kb: Knowledge) -> None:

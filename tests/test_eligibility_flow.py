@@ -18,9 +18,9 @@ CLOSED = "2026-11-27T10:00:00"
 def stored(engine: Engine, user: str = "u1") -> Conversation:
     """Return the conversation as the database holds it."""
     with engine.db.transaction() as session:
-        found = repository.find_user(session, "console", user)
-        assert found is not None
-        return Conversation.from_json(repository.load_conversation(session, found).state)
+        read = repository.read_conversation(session, "console", user, engine.settings.user_hash_salt)
+    assert read.user_id is not None
+    return Conversation.from_json(read.state)
 
 
 def talk(chat: Chat, *messages: str, now: str = OPEN) -> list[TurnResult]:

@@ -139,7 +139,7 @@ def test_after_a_line_and_slack_outage_every_answer_reminder_and_lead_arrives_on
             repository.add_reminder(session, user, seminar_id, starts_on, now - timedelta(minutes=5), now)
         lead_user = repository.lock_user(session, "line", USERS[-1], now, "salt")
         lead_ids = [repository.create_lead(session, lead_user, CreateLead(f"利用者{n}", "商店", "090-1111-2222",
-                                                                          "補助金", "午前"), [], now).id
+                                                                          "補助金", "午前"), [], now)
                     for n in range(3)]
 
     clock = Clock(now)

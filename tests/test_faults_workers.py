@@ -75,9 +75,8 @@ def fill_queue(db: Database, kb: Knowledge, leads: int, pushes: int, reminders: 
     with db.transaction() as session:
         for n in range(leads):
             user = repository.lock_user(session, "line", f"U-lead-{n}", now, "salt")
-            lead = repository.create_lead(session, user, CreateLead(f"利用者{n}", "山田商店", "090-1234-5678",
-                                                                    "補助金の申請", "平日の午前"), [], now)
-            expected["leads"].add(lead.id)
+            expected["leads"].add(repository.create_lead(session, user, CreateLead(f"利用者{n}", "山田商店", "090-1234-5678",
+                                                                                 "補助金の申請", "平日の午前"), [], now))
         for n in range(pushes):
             key = str(uuid.uuid4())
             repository.enqueue(session, "push", f"line:push:{key}",

@@ -15,7 +15,7 @@ from handlers import handoff
 from knowledge.model import Knowledge
 from storage import repository
 from storage.db import Database
-from storage.models import Lead, OutboxItem
+from storage.models import ConversationRow, Lead, OutboxItem
 
 ANSWERS = ["山田太郎", "山田商店", "090-1234-5678", "経営発達補助金の申請について", "平日の午前"]
 
@@ -168,8 +168,8 @@ def test_lead_carries_questionnaire_and_recent_questions_but_not_the_flow_answer
         engine: Engine, db: Database, chat: Chat) -> None:
     chat.say("経営発達補助金の上限は？")
     with db.transaction() as session:  # what the eligibility questionnaire leaves behind
-        user = repository.lock_user(session, "console", "u1", chat.now, engine.settings.user_hash_salt)
-        row = repository.load_conversation(session, user)
+        user = repository.find_user(session, "console", "u1")
+        row = session.get(ConversationRow, user.id)
         row.state = {**row.state, "memory": {**row.state["memory"], "eligibility": {
             "answers": {"業種": "小売業", "従業員数": "5人以下"}, "headline": "対象になる可能性があります"}}}
     results = walk(chat)

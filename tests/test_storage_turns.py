@@ -132,3 +132,33 @@ def test_a_user_who_comes_back_is_marked_seen_and_active_again(db: Database, eng
     with db.transaction() as session:
         user = session.execute(select(User)).scalar_one()
     assert user.active and user.last_seen_at == at("2026-11-27T12:00") and user.created_at == at("2026-11-27T10:00")
+
+
+@pytest.mark.parametrize("earlier", [[], ["こんにちは"]], ids=["new user", "known user"])
+def test_a_turn_whose_conversation_changed_meanwhile_is_answered_again_from_the_newer_state(
+        db: Database, engine: Engine, monkeypatch: pytest.MonkeyPatch, earlier: list[str]) -> None:
+    # Another turn of the same user is saved while this one is being answered (as a second gunicorn
+    # thread would do): this turn must not overwrite it, but be answered again on top of it.
+    from handlers import router
+
+    for n, text in enumerate(earlier):
+        engine.handle(Incoming("line", "U-race", text, at("2026-11-27T09:00"), event_id=f"ev-earlier-{n}"))
+    answered: list[str] = []
+    respond = router.respond
+
+    def respond_while_another_turn_lands(turn):  # type: ignore[no-untyped-def]
+        answered.append(turn.text)
+        if turn.text == "融資の相談" and answered.count("融資の相談") == 1:
+            engine.handle(Incoming("line", "U-race", "補助金の相談", at("2026-11-27T10:00"), event_id="ev-other"))
+        return respond(turn)
+
+    monkeypatch.setattr(router, "respond", respond_while_another_turn_lands)
+    result = engine.handle(Incoming("line", "U-race", "融資の相談", at("2026-11-27T10:00"), event_id="ev-this"))
+
+    assert result.replies and not result.duplicate
+    assert answered == ["融資の相談", "補助金の相談", "融資の相談"]
+    with db.transaction() as session:
+        row = session.execute(select(ConversationRow)).scalar_one()
+        assert row.version == len(earlier) + 2
+        assert row.state["memory"]["recent_questions"] == earlier + ["補助金の相談", "融資の相談"]
+    assert count(db, ProcessedEvent) == count(db, TurnLog) == len(earlier) + 2
