@@ -81,7 +81,7 @@ class Engine:
                         handoff_live=self.settings.slack_handoff_enabled, open_lead_id=read.open_lead_id)
             outcome = router.respond(turn)
             saved = self._saved_state(incoming, text, outcome, conversation)
-            with connection.begin():
+            with self.db.writing(connection):
                 if incoming.event_id and not repository.claim_event(connection, incoming.channel, incoming.event_id, now):
                     log.info("duplicate event skipped channel=%s event=%s", incoming.channel, incoming.event_id)
                     return TurnResult("duplicate", (), duplicate=True)

@@ -1,12 +1,14 @@
 """The database: engine set-up for SQLite and PostgreSQL, transactions and migrations."""
 from __future__ import annotations
 
+import fcntl
 import logging
-from contextlib import contextmanager
+import os
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -49,13 +51,23 @@ class Database:
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self.engine = _create_engine(self.url, self.is_sqlite, **engine_options)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = WriterQueue(make_url(self.url).database) if self.is_sqlite else None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """Run a unit of work: commit on success, roll back on any exception."""
-        with self._sessions() as session:
+        with self._writer_turn(), self._sessions() as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def writing(self, connection: Connection) -> Iterator[Connection]:
+        """Run a transaction that writes on this connection: commit on success, roll back on any exception."""
+        with self._writer_turn(), connection.begin():
+            yield connection
+
+    def _writer_turn(self) -> ContextManager[None]:
+        return self._writers.turn() if self._writers is not None else nullcontext()
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -105,6 +117,43 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+class WriterQueue:
+    """SQLite allows one writer at a time: the writers of every process on this machine wait here in turn.
+
+    Without it they wait in SQLite's busy handler, which sleeps and retries (up to 100 ms between
+    tries), so under load a short write could wait seconds. A writer here is woken as soon as the
+    one before it is done: a thread lock within the process, an exclusive flock(2) across processes
+    (on a file beside the database; opened anew in each process, as a lock opened before a fork
+    would be shared with the child rather than exclude it).
+    """
+
+    def __init__(self, database: str | None):
+        self._threads = threading.Lock()
+        self._lock_path = f"{database}-writer.lock" if database and database != ":memory:" else None
+        self._lock_file: tuple[int, int] | None = None  # (process id, file descriptor)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait until no other writer holds the database, then hold it until the block ends."""
+        with self._threads:
+            descriptor = self._descriptor()
+            if descriptor is None:
+                yield
+                return
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def _descriptor(self) -> int | None:
+        if self._lock_path is None:
+            return None
+        if self._lock_file is None or self._lock_file[0] != os.getpid():
+            self._lock_file = (os.getpid(), os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600))
+        return self._lock_file[1]
 
 
 def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
