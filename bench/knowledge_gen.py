@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sudachipy import Dictionary
 
 from knowledge.index import Document
-from knowledge.text import to_hiragana
+from knowledge.text import SYSTEM_DICTIONARY, to_hiragana
 
 PLACES = ["いわき市", "平", "小名浜", "勿来", "常磐", "内郷", "四倉", "遠野", "小川", "好間", "三和", "田人", "川前",
           "久之浜", "湯本", "植田", "泉", "中央台", "福島県", "浜通り"]
@@ -37,7 +37,7 @@ UNRELATED = ["今日の天気は", "いわき駅の近くでおいしいラー�
              "ゴミの出し方", "市役所の駐車場は何時まで", "図書館の休館日", "おすすめの温泉"]
 
 
-_tokenizer = Dictionary(dict="core").create()
+_tokenizer = Dictionary(dict=SYSTEM_DICTIONARY).create()
 
 
 def in_hiragana(text: str) -> str:
