@@ -40,6 +40,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SECRET = "bench0123456789abcdef0123456789ab"
 QUESTION_SETS = ROOT / "tests" / "questions"
+GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"  # what the Procfile's web process runs with
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,12 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """A gunicorn serving one app on loopback with the Procfile's worker settings."""
+    """A gunicorn serving one app on loopback with the Procfile's settings (its config file; WEB_CONCURRENCY from env)."""
 
-    def __init__(self, app: str, env: dict[str, str], workers: int, threads: int, log: Path, preload: bool = False):
+    def __init__(self, app: str, env: dict[str, str], log: Path):
         self.port = free_port()
-        command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-                   "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH), *(["--preload"] if preload else []),
-                   app]
+        command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG),
+                   "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH), app]
         self.log = log.open("ab")
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=self.log)
 
@@ -213,7 +213,7 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, bodies:
         env.pop(key, None)
     for label, app in (("bare", "bare_webhook:create_app()"), ("full", "bot.app:create_app()")):
         offset = 0  # the bare endpoint stores nothing: the full path may send the same bodies again
-        server = Gunicorn(app, env, args.workers, args.threads, workdir / f"gunicorn-{backend}-{label}.log")
+        server = Gunicorn(app, env, workdir / f"gunicorn-{backend}-{label}.log")
         try:
             server.wait_ready()
             offset += wrk(server.url, 8, args.warmup, bodies, offset, label).requests  # warm every worker and thread
@@ -241,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, nargs="*", default=[8, 32])
     parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="as the Procfile's WEB_CONCURRENCY default")
-    parser.add_argument("--threads", type=int, default=4, help="as the Procfile")
     parser.add_argument("--bodies", type=int, default=60_000)
     parser.add_argument("--log-level", default="INFO", help="the app's LOG_LEVEL (production logs at INFO)")
     args = parser.parse_args(argv)
