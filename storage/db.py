@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Execution option of Database.reading(): a transaction that only reads (SQLite: BEGIN DEFERRED).
-READ_ONLY = "sme_read_only"
+# SQLite execution option of Database.reading(): no BEGIN, each statement runs on its own.
+NO_TRANSACTION = "sme_no_transaction"
 
 
 def normalise_url(url: str) -> str:
@@ -75,16 +75,25 @@ class Database:
         with self.engine.connect() as connection:
             yield connection
 
-    @staticmethod
     @contextmanager
-    def reading(connection: Connection) -> Iterator[Connection]:
-        """Run a transaction that only reads on this connection; on SQLite it takes no write lock."""
-        connection.execution_options(**{READ_ONLY: True})
+    def reading(self, connection: Connection) -> Iterator[Connection]:
+        """Read on this connection outside a transaction: no write lock, no BEGIN and COMMIT round trips.
+
+        Each statement sees one consistent state of the database; what must be consistent across
+        statements belongs in one statement (or in a transaction).
+        """
+        if self.is_sqlite:
+            connection.execution_options(**{NO_TRANSACTION: True})
+        else:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         try:
-            with connection.begin():
+            with connection.begin():  # only SQLAlchemy's bookkeeping: nothing is sent for it
                 yield connection
         finally:
-            connection.execution_options(**{READ_ONLY: False})
+            if self.is_sqlite:
+                connection.execution_options(**{NO_TRANSACTION: False})
+            else:
+                connection.execution_options(isolation_level=connection.default_isolation_level)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""
@@ -167,7 +176,7 @@ def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
 
     # pysqlite's own transaction handling defers BEGIN and would let two writers read the same
     # conversation; a unit of work takes the write lock at BEGIN instead (SQLAlchemy docs,
-    # "Serializable isolation"). A transaction of Database.reading() only reads and begins deferred.
+    # "Serializable isolation"). Database.reading() sends no BEGIN at all.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -182,7 +191,7 @@ def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        if not connection.get_execution_options().get(NO_TRANSACTION, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

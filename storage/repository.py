@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from sqlalchemy import Connection, String, bindparam, cast, delete, insert, literal, select, update
@@ -96,6 +96,7 @@ class ConversationSnapshot:
     state: dict[str, Any]
     version: int | None  # None: no conversation row yet
     open_lead_id: int | None  # the user's newest lead not resolved yet
+    seen: datetime | None = None  # the user's last_seen_at, if active
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,14 @@ _open_lead = (select(Lead.__table__.c.id).where(Lead.__table__.c.user_id == _use
                                                 Lead.__table__.c.status.in_(OPEN_LEAD_STATUSES))
               .order_by(Lead.__table__.c.id.desc()).limit(1).scalar_subquery())
 _READ_CONVERSATION = (
-    select(_users.c.id, _users.c.user_hash, _conversations.c.state, _conversations.c.version,
-           _open_lead.label("open_lead_id"))
+    select(_users.c.id, _users.c.user_hash, _users.c.active, _users.c.last_seen_at, _conversations.c.state,
+           _conversations.c.version, _open_lead.label("open_lead_id"))
     .outerjoin(_conversations, _conversations.c.user_id == _users.c.id)
     .where(_users.c.platform == bindparam("platform"), _users.c.platform_user_id == bindparam("platform_user_id"))
 )
+# users.last_seen_at (kept for retention: users gone longer than PURGE_AFTER_DAYS are deleted) is
+# updated at most this often by turns, sparing a statement on most turns.
+LAST_SEEN_RESOLUTION = timedelta(hours=1)
 _TOUCH_USER = (update(_users).where(_users.c.id == bindparam("uid"))
                .values(last_seen_at=bindparam("now"), active=True))
 _SAVE_CONVERSATION = (update(_conversations)
@@ -155,7 +159,8 @@ def read_conversation(session: Executor, platform: str, platform_user_id: str, s
     row = session.execute(_READ_CONVERSATION, {"platform": platform, "platform_user_id": platform_user_id}).first()
     if row is None:
         return ConversationSnapshot(None, user_hash(platform, platform_user_id, salt), {}, None, None)
-    return ConversationSnapshot(row.id, row.user_hash, row.state or {}, row.version, row.open_lead_id)
+    return ConversationSnapshot(row.id, row.user_hash, row.state or {}, row.version, row.open_lead_id,
+                                row.last_seen_at if row.active else None)
 
 
 def save_conversation(session: Executor, platform: str, platform_user_id: str, read: ConversationSnapshot,
@@ -175,7 +180,7 @@ def save_conversation(session: Executor, platform: str, platform_user_id: str, r
             "active": True, "created_at": now, "last_seen_at": now}).scalar()
         if user_id is None:
             raise ConversationChanged("the user was created by a concurrent turn")
-    else:
+    elif read.seen is None or not timedelta(0) <= now - read.seen < LAST_SEEN_RESOLUTION:
         session.execute(_TOUCH_USER, {"uid": user_id, "now": now})
     if read.version is None:
         saved = session.execute(inserts.conversation, {"user_id": user_id, "state": state, "version": 1,

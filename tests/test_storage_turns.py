@@ -134,6 +134,20 @@ def test_a_user_who_comes_back_is_marked_seen_and_active_again(db: Database, eng
     assert user.active and user.last_seen_at == at("2026-11-27T12:00") and user.created_at == at("2026-11-27T10:00")
 
 
+def test_last_seen_is_kept_to_the_hour(db: Database, engine: Engine) -> None:
+    def last_seen() -> datetime:
+        with db.transaction() as session:
+            return session.execute(select(User.last_seen_at)).scalar_one()
+
+    engine.handle(Incoming("line", "U-hour", "補助金", at("2026-11-27T10:00"), event_id="h-1"))
+    engine.handle(Incoming("line", "U-hour", "融資", at("2026-11-27T10:59"), event_id="h-2"))
+    assert last_seen() == at("2026-11-27T10:00")  # within the hour: not written again
+    engine.handle(Incoming("line", "U-hour", "創業", at("2026-11-27T11:00"), event_id="h-3"))
+    assert last_seen() == at("2026-11-27T11:00")
+    engine.handle(Incoming("line", "U-hour", "補助金", at("2026-11-27T09:00"), event_id="h-4"))  # a clock set back
+    assert last_seen() == at("2026-11-27T09:00")
+
+
 @pytest.mark.parametrize("earlier", [[], ["こんにちは"]], ids=["new user", "known user"])
 def test_a_turn_whose_conversation_changed_meanwhile_is_answered_again_from_the_newer_state(
         db: Database, engine: Engine, monkeypatch: pytest.MonkeyPatch, earlier: list[str]) -> None:
