@@ -1,26 +1,19 @@
-"""The LINE Messaging API client: SDK set-up for both API hosts and errors the callers can act on."""
+"""The LINE Messaging API client: messages sent as plain JSON over pooled connections, the SDK for the
+rich menu, and errors the callers can act on."""
 from __future__ import annotations
 
 import json
 import logging
+import os
 from types import TracebackType
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import urllib3
-from linebot.v3.messaging import (
-    ApiClient,
-    ApiException,
-    Configuration,
-    MessagingApi,
-    MessagingApiBlob,
-    PushMessageRequest,
-    ReplyMessageRequest,
-    RichMenuRequest,
-    RichMenuResponse,
-    ShowLoadingAnimationRequest,
-)
 
 from bot.config import Settings
+
+if TYPE_CHECKING:  # linebot.v3.messaging takes over a second and ~20 MB to import: only the rich menu needs it
+    from linebot.v3.messaging import ApiClient, RichMenuResponse
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +23,14 @@ DEFAULT_DATA_API_BASE_URL = "https://api-data.line.me"
 API_TIMEOUT = (3.05, 10.0)
 # The loading animation is a courtesy: never let it delay the answer noticeably.
 LOADING_TIMEOUT = (1.0, 2.0)
+# Retry a refused connection once; never resend a POST whose response was lost (it may have arrived).
+RETRIES = urllib3.Retry(total=2, connect=1, read=0, status=0, redirect=0, other=0)
+# Connections kept open to the API host: enough for every thread of a worker (the SDK's default, too).
+POOL_SIZE = (os.cpu_count() or 1) * 5
+
+REPLY_PATH = "/v2/bot/message/reply"
+PUSH_PATH = "/v2/bot/message/push"
+LOADING_PATH = "/v2/bot/chat/loading/start"
 
 T = TypeVar("T")
 
@@ -71,24 +72,51 @@ def data_api_base_url(settings: Settings) -> str:
     return DEFAULT_DATA_API_BASE_URL
 
 
-def _configuration(host: str, access_token: str) -> Configuration:
+class _SdkApis:
+    """The SDK's Messaging API and data API clients (the rich menu operations), each bound to its host."""
+
+    def __init__(self, access_token: str, api_base_url: str, data_api_base_url: str):
+        from linebot.v3.messaging import MessagingApi, MessagingApiBlob
+
+        self._clients = (_sdk_client(api_base_url, access_token), _sdk_client(data_api_base_url, access_token))
+        self.messaging = MessagingApi(self._clients[0])
+        self.blob = MessagingApiBlob(self._clients[1])
+
+    def close(self) -> None:
+        """Release the SDK's connection pools."""
+        for client in self._clients:
+            client.close()
+
+
+def _sdk_client(host: str, access_token: str) -> ApiClient:
+    """Return an SDK API client whose every call goes to `host`, with the retry policy of RETRIES."""
+    from linebot.v3.messaging import ApiClient, Configuration
+
     # Configuration(host=...) makes the SDK ignore the host hard-coded in each operation, so a test or
     # staging server receives every call, including those that would go to api-data.line.me.
     configuration = Configuration(host=host.rstrip("/"), access_token=access_token)
-    # Retry a refused connection once; never resend a POST whose response was lost (it may have arrived).
-    configuration.retries = urllib3.Retry(total=2, connect=1, read=0, status=0, redirect=0, other=0)
-    return configuration
+    configuration.retries = RETRIES
+    return ApiClient(configuration)
 
 
 class LineClient:
-    """The Messaging API (api.line.me) and its data API (api-data.line.me) behind one token."""
+    """The Messaging API (api.line.me) and its data API (api-data.line.me) behind one token.
+
+    Replies, pushes and the loading animation are sent as the JSON render() made, over one pool of
+    keep-alive connections: the SDK would validate and re-serialise every message (~5 ms a call).
+    The rich menu operations, rare and run from the command line, use the SDK, loaded on first use.
+    """
 
     def __init__(self, access_token: str, api_base_url: str = DEFAULT_API_BASE_URL,
                  data_api_base_url: str = DEFAULT_DATA_API_BASE_URL):
-        self._api_client = ApiClient(_configuration(api_base_url, access_token))
-        self._data_client = ApiClient(_configuration(data_api_base_url, access_token))
-        self.messaging = MessagingApi(self._api_client)
-        self.blob = MessagingApiBlob(self._data_client)
+        self._access_token = access_token
+        self._api_base_url = api_base_url.rstrip("/")
+        self._data_api_base_url = data_api_base_url
+        self._path_prefix = urllib3.util.parse_url(self._api_base_url).path or ""
+        self._pool = urllib3.connection_from_url(
+            self._api_base_url, maxsize=POOL_SIZE, retries=RETRIES,
+            headers={"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"})
+        self._sdk: _SdkApis | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "LineClient":
@@ -99,8 +127,9 @@ class LineClient:
 
     def close(self) -> None:
         """Release the connection pools."""
-        self._api_client.close()
-        self._data_client.close()
+        self._pool.close()
+        if self._sdk is not None:
+            self._sdk.close()
 
     def __enter__(self) -> "LineClient":
         return self
@@ -111,15 +140,13 @@ class LineClient:
 
     def reply(self, reply_token: str, messages: list[dict[str, Any]]) -> None:
         """Answer with the event's reply token (free of charge, valid once and for a short time)."""
-        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
-        _call("reply", lambda: self.messaging.reply_message(request, _request_timeout=API_TIMEOUT))
+        self._post("reply", REPLY_PATH, {"replyToken": reply_token, "messages": messages}, API_TIMEOUT)
 
     def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> None:
         """Send by push; the retry key makes LINE accept the same push only once."""
-        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
         try:
-            _call("push", lambda: self.messaging.push_message(request, x_line_retry_key=retry_key,
-                                                               _request_timeout=API_TIMEOUT))
+            self._post("push", PUSH_PATH, {"to": to, "messages": messages}, API_TIMEOUT,
+                       {"X-Line-Retry-Key": retry_key})
         except LineRejected as exc:
             # 409: a push with this retry key was already accepted, so the message is on its way.
             # https://developers.line.biz/en/reference/messaging-api/#retry-api-request
@@ -129,26 +156,42 @@ class LineClient:
 
     def show_loading(self, chat_id: str, seconds: int = 5) -> None:
         """Show the typing indicator in a 1:1 chat until the answer arrives (or `seconds` pass)."""
-        request = ShowLoadingAnimationRequest(chatId=chat_id, loadingSeconds=seconds)
-        _call("loading", lambda: self.messaging.show_loading_animation(request, _request_timeout=LOADING_TIMEOUT))
+        self._post("loading", LOADING_PATH, {"chatId": chat_id, "loadingSeconds": seconds}, LOADING_TIMEOUT)
+
+    def _post(self, what: str, path: str, body: dict[str, Any], timeout: tuple[float, float],
+              headers: dict[str, str] | None = None) -> None:
+        """POST a JSON body to the Messaging API; raise LineUnavailable / LineRejected if it fails."""
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        connect, read = timeout
+        try:
+            response = self._pool.urlopen("POST", self._path_prefix + path, body=data,
+                                          timeout=urllib3.Timeout(connect=connect, read=read),
+                                          headers={**self._pool.headers, **headers} if headers else None)
+        except urllib3.exceptions.HTTPError as exc:  # timeouts, refused connections, broken responses
+            raise LineUnavailable(f"LINE {what} failed: {type(exc).__name__}") from exc
+        if not 200 <= response.status < 300:
+            raise _error(what, response.status, response.data, response.headers)
 
     def rich_menus(self) -> list[RichMenuResponse]:
         """Return every rich menu of the channel."""
-        response = _call("rich menu list", lambda: self.messaging.get_rich_menu_list(_request_timeout=API_TIMEOUT))
+        response = self._sdk_call("rich menu list",
+                                  lambda sdk: sdk.messaging.get_rich_menu_list(_request_timeout=API_TIMEOUT))
         return list(response.richmenus or [])
 
     def create_rich_menu(self, menu: dict[str, Any]) -> str:
         """Create a rich menu (without its image) and return its id."""
+        from linebot.v3.messaging import RichMenuRequest
+
         request = RichMenuRequest.from_dict(menu)
-        response = _call("rich menu create",
-                         lambda: self.messaging.create_rich_menu(request, _request_timeout=API_TIMEOUT))
+        response = self._sdk_call("rich menu create",
+                                  lambda sdk: sdk.messaging.create_rich_menu(request, _request_timeout=API_TIMEOUT))
         return str(response.rich_menu_id)
 
     def has_rich_menu_image(self, rich_menu_id: str) -> bool:
         """Tell whether the rich menu's image was uploaded."""
         try:
-            _call("rich menu image get",
-                  lambda: self.blob.get_rich_menu_image(rich_menu_id, _request_timeout=API_TIMEOUT))
+            self._sdk_call("rich menu image get",
+                           lambda sdk: sdk.blob.get_rich_menu_image(rich_menu_id, _request_timeout=API_TIMEOUT))
         except LineRejected as exc:
             if exc.status == 404:
                 return False
@@ -157,34 +200,43 @@ class LineClient:
 
     def upload_rich_menu_image(self, rich_menu_id: str, png: bytes) -> None:
         """Upload the rich menu's image (PNG) to the data API."""
-        _call("rich menu image upload",
-              lambda: self.blob.set_rich_menu_image(rich_menu_id, png, _headers={"Content-Type": "image/png"},
-                                                    _request_timeout=API_TIMEOUT))
+        self._sdk_call("rich menu image upload",
+                       lambda sdk: sdk.blob.set_rich_menu_image(rich_menu_id, png, _headers={"Content-Type": "image/png"},
+                                                                _request_timeout=API_TIMEOUT))
 
     def set_default_rich_menu(self, rich_menu_id: str) -> None:
         """Show this rich menu to every user without a menu of their own."""
-        _call("rich menu default", lambda: self.messaging.set_default_rich_menu(rich_menu_id, _request_timeout=API_TIMEOUT))
+        self._sdk_call("rich menu default",
+                       lambda sdk: sdk.messaging.set_default_rich_menu(rich_menu_id, _request_timeout=API_TIMEOUT))
 
     def delete_rich_menu(self, rich_menu_id: str) -> None:
         """Delete a rich menu."""
-        _call("rich menu delete", lambda: self.messaging.delete_rich_menu(rich_menu_id, _request_timeout=API_TIMEOUT))
+        self._sdk_call("rich menu delete",
+                       lambda sdk: sdk.messaging.delete_rich_menu(rich_menu_id, _request_timeout=API_TIMEOUT))
+
+    def _sdk_call(self, what: str, request: Callable[[_SdkApis], T]) -> T:
+        """Run one SDK call (creating the SDK clients on first use), its errors as LineUnavailable / LineRejected."""
+        from linebot.v3.messaging import ApiException
+
+        if self._sdk is None:
+            self._sdk = _SdkApis(self._access_token, self._api_base_url, self._data_api_base_url)
+        try:
+            return request(self._sdk)
+        except ApiException as exc:
+            raise _error(what, int(exc.status or 0), exc.body, exc.headers) from exc
+        except urllib3.exceptions.HTTPError as exc:  # timeouts, refused connections, broken responses
+            raise LineUnavailable(f"LINE {what} failed: {type(exc).__name__}") from exc
 
 
-def _call(what: str, request: Callable[[], T]) -> T:
-    """Run one API call, turning SDK and network errors into LineUnavailable / LineRejected."""
-    try:
-        return request()
-    except ApiException as exc:
-        status = int(exc.status or 0)
-        detail = _error_message(exc.body)
-        message = f"LINE {what} failed: HTTP {status} {detail}".strip()
-        if status == 429 or status >= 500 or status == 0:
-            raise LineUnavailable(message, status, _retry_after(exc.headers)) from exc
-        if status == 400 and "reply token" in detail.lower():
-            raise ReplyTokenInvalid(message, status) from exc
-        raise LineRejected(message, status) from exc
-    except urllib3.exceptions.HTTPError as exc:  # timeouts, refused connections, broken responses
-        raise LineUnavailable(f"LINE {what} failed: {type(exc).__name__}") from exc
+def _error(what: str, status: int, body: Any, headers: Any) -> LineError:
+    """Return the error for an HTTP failure: LineUnavailable (429, 5xx), ReplyTokenInvalid or LineRejected."""
+    detail = _error_message(body)
+    message = f"LINE {what} failed: HTTP {status} {detail}".strip()
+    if status == 429 or status >= 500 or status == 0:
+        return LineUnavailable(message, status, _retry_after(headers))
+    if status == 400 and "reply token" in detail.lower():
+        return ReplyTokenInvalid(message, status)
+    return LineRejected(message, status)
 
 
 def _error_message(body: Any) -> str:
