@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -63,6 +64,8 @@ class FakeLine:
         self.images: dict[str, bytes] = {}
         self.default_menu: str | None = None
         self._next_id = 0
+        self._arrived: list[str] = []  # paths as requests arrive (the server's log has them once answered)
+        self._arrival = threading.Condition()
         server.expect_request(re.compile("^/")).respond_with_handler(self._answer)
 
     def fail(self, path: str, status: int, body: dict[str, Any] | None = None, times: int = 1,
@@ -78,6 +81,11 @@ class FakeLine:
         """Return the paths of every request received, in order."""
         return [r.path for r, _ in self.server.log]
 
+    def wait_for(self, path: str, timeout: float) -> bool:
+        """Wait until a request on `path` has arrived (not necessarily been answered); False after `timeout` seconds."""
+        with self._arrival:
+            return self._arrival.wait_for(lambda: path in self._arrived, timeout)
+
     def bodies(self, path: str) -> list[dict[str, Any]]:
         """Return the JSON bodies received on a path."""
         return [json.loads(r.get_data()) for r in self.requests(path)]
@@ -87,6 +95,9 @@ class FakeLine:
 
     def _answer(self, request: Request) -> Response:
         assert request.headers.get("Authorization") == f"Bearer {TOKEN}"
+        with self._arrival:
+            self._arrived.append(request.path)
+            self._arrival.notify_all()
         failures = self._failures.get(request.path)
         if failures:
             status, body, headers = failures.pop(0)

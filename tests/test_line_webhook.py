@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -13,7 +14,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.channels.line import retry_key_for
+from bot.channels.line import LineClient, retry_key_for
+from bot.channels.line import webhook
+from bot.channels.line.webhook import LOADING_SECONDS, LineWebhook, LoadingAnimation
+from bot.messages import Incoming, TurnResult
 from bot.config import Settings
 from bot.engine import Engine
 from handlers import router
@@ -32,6 +36,8 @@ PUSH = "/v2/bot/message/push"
 LOADING = "/v2/bot/chat/loading/start"
 USER = "U4af4980629a1b2c3d4e5f60718293a4b"
 GROUP = "Ca56f94637c1b2a3d4e5f60718293a4b5"
+# How long a test waits for something that happens at once, before it gives up (never reached when it passes).
+SAFETY_TIMEOUT = 30.0
 
 
 @pytest.fixture
@@ -123,17 +129,76 @@ def test_ten_megabyte_body_is_refused_with_413(app_client: FlaskClient, line: Fa
     assert line.paths() == []
 
 
-def test_text_message_shows_loading_then_is_answered_by_reply(app_client: FlaskClient, line: FakeLine) -> None:
+def test_text_message_is_answered_by_reply_without_a_loading_animation(app_client: FlaskClient,
+                                                                        line: FakeLine) -> None:
     response = post(app_client, fixture("text"))
     assert response.status_code == 200
-    assert line.paths() == [LOADING, REPLY]
-    loading = line.bodies(LOADING)[0]
-    assert loading["chatId"] == USER and loading["loadingSeconds"] % 5 == 0
+    assert line.paths() == [REPLY], "a turn answered within LOADING_DELAY shows no loading animation"
     reply = parse_reply(line.requests(REPLY)[0])
     assert reply.reply_token == "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA"
     messages = line.bodies(REPLY)[0]["messages"]
     assert any(m["type"] == "flex" for m in messages), "a program answer is a Flex bubble"
     assert "quickReply" in messages[-1]
+
+
+@pytest.mark.parametrize("loading_status", [202, 500, 400])
+def test_a_slow_turn_shows_the_loading_animation_once_then_answers(db: Database, kb: Knowledge, httpserver: HTTPServer,
+                                                                   line: FakeLine, monkeypatch: pytest.MonkeyPatch,
+                                                                   loading_status: int) -> None:
+    if loading_status != 202:  # the animation fails: the answer is sent all the same
+        line.fail(LOADING, loading_status)
+    settings = line_settings(db.url, httpserver)
+    engine = Engine(db, settings, kb)
+    answer = engine.handle
+    loading_seen: list[bool] = []
+
+    def slow_handle(incoming: Incoming) -> TurnResult:
+        """Answer only once LINE has been asked for the loading animation: a turn slower than the delay."""
+        loading_seen.append(line.wait_for(LOADING, SAFETY_TIMEOUT))
+        return answer(incoming)
+
+    monkeypatch.setattr(engine, "handle", slow_handle)
+    body = encode(fixture("text"))
+    with LineClient.from_settings(settings) as client:
+        assert LineWebhook(settings, engine, client, loading_delay=0.01).receive(body, sign(body)) == ("OK", 200)
+    assert loading_seen == [True]
+    assert line.paths() == [LOADING, REPLY]
+    assert line.bodies(LOADING) == [{"chatId": USER, "loadingSeconds": LOADING_SECONDS}]
+    assert parse_reply(line.requests(REPLY)[0]).reply_token == "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA"
+
+
+def test_an_answer_waits_for_a_loading_animation_already_under_way() -> None:
+    under_way, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    class SlowLine:
+        """A LINE that takes its time to start the animation."""
+
+        def show_loading(self, chat_id: str, seconds: int) -> None:
+            under_way.set()
+            release.wait(SAFETY_TIMEOUT)
+            order.append("loading")
+
+    loading = LoadingAnimation(SlowLine(), delay=0.0)  # type: ignore[arg-type]
+    with loading.while_slow(USER):
+        assert under_way.wait(SAFETY_TIMEOUT)
+        threading.Thread(target=release.set).start()
+    order.append("answer")
+    assert order == ["loading", "answer"], "an animation arriving after the answer would spin with nothing to come"
+
+
+def test_the_animation_still_shows_after_its_watcher_idled_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhook, "WATCHER_IDLE_SECONDS", 0.0)  # the watcher ends as soon as no turn is left
+    shown = threading.Semaphore(0)
+
+    class Line:
+        def show_loading(self, chat_id: str, seconds: int) -> None:
+            shown.release()
+
+    loading = LoadingAnimation(Line(), delay=0.0)  # type: ignore[arg-type]
+    for _ in range(2):
+        with loading.while_slow(USER):
+            assert shown.acquire(timeout=SAFETY_TIMEOUT), "a slow turn shows the animation"
 
 
 def test_redelivered_event_is_answered_once(app_client: FlaskClient, line: FakeLine) -> None:
@@ -200,7 +265,7 @@ def test_reply_rejected_for_another_reason_is_not_pushed(app_client: FlaskClient
 
 def test_postback_is_a_turn_with_the_tapped_label_and_data(app_client: FlaskClient, line: FakeLine, kb: Knowledge) -> None:
     assert post(app_client, fixture("postback")).status_code == 200
-    assert line.paths() == [LOADING, REPLY]
+    assert line.paths() == [REPLY]
     parse_reply(line.requests(REPLY)[0])
 
 

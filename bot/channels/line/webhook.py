@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from flask import Blueprint, Response, request
 from linebot.v3.webhook import SignatureValidator
@@ -26,7 +30,7 @@ from linebot.v3.webhooks import (
 )
 from linebot.v3.webhooks import Mention
 
-from bot.channels.line.client import LineClient, LineRejected, LineUnavailable, ReplyTokenInvalid
+from bot.channels.line.client import LineClient, LineError, LineRejected, LineUnavailable, ReplyTokenInvalid
 from bot.channels.line.render import decode_postback, render
 from bot.config import TOKYO, Settings
 from bot.engine import Engine, now_in_tokyo
@@ -41,6 +45,11 @@ CHANNEL = "line"
 # the same key, and LINE delivers it once (https://developers.line.biz/en/docs/messaging-api/retrying-api-request/).
 RETRY_KEY_NAMESPACE = uuid.UUID("5d7f3c1e-2b8a-4c59-9e0f-1a6b3d2c4e58")
 LOADING_SECONDS = 5
+# A 1:1 turn still running after this many seconds shows the loading animation; most answer in milliseconds,
+# and calling LINE before every answer would cost a round trip each time.
+LOADING_DELAY = 1.0
+# The loading animation's watcher thread ends after this many seconds without a turn (the next turn starts another).
+WATCHER_IDLE_SECONDS = 60.0
 
 
 def retry_key_for(event_id: str) -> str:
@@ -115,15 +124,104 @@ def parse_events(payload: dict[str, Any]) -> list[Event]:
     return events
 
 
+@dataclass(eq=False)
+class _Turn:
+    """A 1:1 turn under way: the chat that waits for its answer, and when it becomes slow."""
+
+    chat_id: str
+    deadline: float  # time.monotonic()
+    finished: bool = False
+    # Held while the loading animation is being started: the turn's end waits for it (see LoadingAnimation).
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LoadingAnimation:
+    """Shows the loading animation in a 1:1 chat whose turn is still running `delay` seconds after it began.
+
+    One daemon thread watches the turns in the order they began: with the same delay for all, that is
+    the order of their deadlines. It starts with the first turn (never in gunicorn's master, which
+    must not own threads before it forks) and ends after WATCHER_IDLE_SECONDS without turns. A turn that
+    ends in time costs an append and a flag, under 10 µs of CPU (a threading.Timer per turn: ~150 µs).
+    A turn that ends while its animation is being started waits for that call (bounded by
+    LOADING_TIMEOUT), so the animation never reaches LINE after the answer, where it would spin with
+    nothing more to come. A failed animation is logged and does not touch the answer.
+    """
+
+    def __init__(self, client: LineClient, delay: float):
+        self.client = client
+        self.delay = delay
+        self._turns: deque[_Turn] = deque()
+        self._changed = threading.Condition()
+        self._watching = False
+
+    @contextmanager
+    def while_slow(self, chat_id: str) -> Iterator[None]:
+        """Run the block; show the animation in `chat_id` if the block is still running after the delay."""
+        turn = _Turn(chat_id, time.monotonic() + self.delay)
+        self._add(turn)
+        try:
+            yield
+        finally:
+            with turn.lock:
+                turn.finished = True
+
+    def _add(self, turn: _Turn) -> None:
+        with self._changed:
+            if not self._watching:
+                self._watching = _start_daemon(self._watch, "line-loading")
+            if self._watching:  # else this turn goes without the animation
+                self._turns.append(turn)
+                if len(self._turns) == 1:  # the watcher sleeps until a turn arrives
+                    self._changed.notify()
+
+    def _watch(self) -> None:
+        while True:
+            with self._changed:
+                if not self._turns and not self._changed.wait_for(lambda: self._turns, WATCHER_IDLE_SECONDS):
+                    self._watching = False
+                    return
+                turn = self._turns[0]
+                wait = turn.deadline - time.monotonic()
+                if wait > 0 and not turn.finished:
+                    self._changed.wait(wait)
+                    continue
+                self._turns.popleft()
+            if not turn.finished:
+                # Its own thread: a slow LINE must not hold back the animation of the turns behind.
+                _start_daemon(self._show, "line-loading-call", turn)
+
+    def _show(self, turn: _Turn) -> None:
+        with turn.lock:
+            if turn.finished:
+                return
+            try:
+                self.client.show_loading(turn.chat_id, LOADING_SECONDS)
+            except LineError as exc:
+                log.warning("loading animation not shown: %s", exc)
+            except Exception:  # this thread's end: nothing above it would log the error
+                log.exception("loading animation failed")
+
+
+def _start_daemon(target: Callable[..., None], name: str, *args: Any) -> bool:
+    """Start a daemon thread; False (logged) if the system has no thread to give: the animation is skipped."""
+    try:
+        threading.Thread(target=target, args=args, name=name, daemon=True).start()
+    except RuntimeError as exc:
+        log.warning("loading animation not shown: %s", exc)
+        return False
+    return True
+
+
 class LineWebhook:
     """Answers the events of one webhook request, one at a time, in the order LINE sent them."""
 
-    def __init__(self, settings: Settings, engine: Engine, client: LineClient):
+    def __init__(self, settings: Settings, engine: Engine, client: LineClient, loading_delay: float = LOADING_DELAY):
         assert settings.line_channel_secret
         self.settings = settings
         self.engine = engine
         self.client = client
         self.validator = SignatureValidator(settings.line_channel_secret)
+        self.loading = LoadingAnimation(client, loading_delay)
 
     def receive(self, body: bytes, signature: str | None) -> tuple[str, int]:
         """Check and process one webhook request; return the response text and status."""
@@ -214,17 +312,13 @@ class LineWebhook:
             self.deliver(event, origin, self.engine.canned("non_text", self.engine.kb.messages.non_text).replies)
 
     def _turn(self, event: MessageEvent | PostbackEvent, origin: Origin, incoming: Incoming) -> None:
-        if not origin.is_group:
-            self._show_loading(origin.id)
-        result: TurnResult = self.engine.handle(incoming)
+        if origin.is_group:  # LINE shows the loading animation in 1:1 chats only
+            result: TurnResult = self.engine.handle(incoming)
+        else:
+            with self.loading.while_slow(origin.id):
+                result = self.engine.handle(incoming)
         if not result.duplicate:
             self.deliver(event, origin, result.replies)
-
-    def _show_loading(self, user_id: str) -> None:
-        try:
-            self.client.show_loading(user_id, LOADING_SECONDS)
-        except (LineUnavailable, LineRejected) as exc:
-            log.warning("loading animation not shown: %s", exc)
 
     def _first_delivery(self, event: Event, now: datetime) -> bool:
         """Claim an event not handled by Engine.handle, so a redelivery is answered once."""
