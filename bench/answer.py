@@ -53,11 +53,15 @@ class Timing:
         return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
+# Caches a new question does not empty: the tokenizer, and the keys of the knowledge's own word lists.
+_KEPT_CACHES = {"_tokenizer", "_dictionary", "_word_keys", "_word_readings"}
+
+
 def forget_cached_keys() -> None:
     """Empty the caches of text keys, so the next question is tokenised afresh."""
     for name in dir(text_keys):
         cached = getattr(text_keys, name)
-        if callable(getattr(cached, "cache_clear", None)) and name not in {"_tokenizer", "_dictionary"}:
+        if callable(getattr(cached, "cache_clear", None)) and name not in _KEPT_CACHES:
             cached.cache_clear()
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Iterable, Sequence
 
 from knowledge.subsidy import Region
-from knowledge.text import surface_key
+from knowledge.text import surface_key, word_keys
 
 _KANJI_DIGITS = {"〇": 0, "零": 0, "一": 1, "壱": 1, "二": 2, "弐": 2, "三": 3, "参": 3, "四": 4,
                  "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -220,7 +220,7 @@ def find_place(text: str, region: Region) -> Place | None:
     """Tell whether a typed place is inside the region: "いわき市平です", "小名浜" → inside; "郡山市" → outside."""
     key = surface_key(text)
     negated = _contains_any(key, region.negations)
-    district = next((d for d in region.districts if surface_key(d) in key), None)
+    district = next((d for d, k in zip(region.districts, word_keys(region.districts)) if k in key), None)
     if _contains_any(key, region.names):
         # "いわき市外" names the region only to say the business is outside it.
         left = negated or _contains_any(key, [f"{n}市外" for n in region.names] + [f"{n}外" for n in region.names])
@@ -236,7 +236,7 @@ def find_place(text: str, region: Region) -> Place | None:
         return Place(not negated, _district_name(region, district))
     if _contains_any(key, region.inside_words):
         return Place(not negated, None)
-    elsewhere = next((w for w in region.outside_words if surface_key(w) in key), None)
+    elsewhere = next((w for w, k in zip(region.outside_words, word_keys(region.outside_words)) if k in key), None)
     if elsewhere is not None:
         return None if negated else Place(False, elsewhere)
     return None
@@ -263,8 +263,7 @@ def find_keyword(text: str, groups: Iterable[tuple[str, Iterable[str]]]) -> str 
     key = surface_key(text)
     best_len, best = 0, set()
     for group, words in groups:
-        for word in words:
-            w = surface_key(word)
+        for w in word_keys(words):
             if not w or w not in key:
                 continue
             if len(w) > best_len:
@@ -275,4 +274,4 @@ def find_keyword(text: str, groups: Iterable[tuple[str, Iterable[str]]]) -> str 
 
 
 def _contains_any(key: str, words: Iterable[str]) -> bool:
-    return any((w := surface_key(word)) and w in key for word in words)
+    return any(w and w in key for w in word_keys(words))

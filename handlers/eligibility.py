@@ -17,7 +17,7 @@ from handlers.replies import Card, CardButton, Choice, Reply
 from handlers.verdict import Verdict, contact_list, format_yen, judge
 from knowledge.model import Knowledge
 from knowledge.subsidy import FILE, Option, Question, SubsidyFile
-from knowledge.text import has_any, surface_key
+from knowledge.text import has_any, surface_key, word_keys
 
 NAME = "eligibility"
 INTENT = "eligibility"
@@ -52,16 +52,16 @@ def wants(turn: Turn) -> bool:
 def _asks_about_itself(text: str, subjects: list[str], intents: list[str]) -> bool:
     """Tell "うちは補助金もらえる？" (the subsidy, then whether we get it) from "事業承継に使える補助金" (which subsidy)."""
     key = surface_key(text)
-    for subject in subjects:
-        at = key.find(surface_key(subject))
+    for subject in word_keys(subjects):
+        at = key.find(subject)
         if at < 0:
             continue
-        rest = key[at + len(surface_key(subject)):]
-        for intent in intents:
-            found = rest.find(surface_key(intent))
+        rest = key[at + len(subject):]
+        for intent in word_keys(intents):
+            found = rest.find(intent)
             # The ask ends the message ("…もらえる？", "…対象になるか知りたい"); a noun after it
             # ("…対象になる取り組みの例") makes it a question about the program instead.
-            if found >= 0 and _is_ending(rest[found + len(surface_key(intent)):]):
+            if found >= 0 and _is_ending(rest[found + len(intent):]):
                 return True
     return False
 

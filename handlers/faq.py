@@ -9,7 +9,7 @@ from handlers.smalltalk import menu_choices
 from knowledge.index import Hit
 from knowledge.model import AnswerableEntry, Knowledge
 from knowledge.schema import Fact
-from knowledge.text import reading_key, surface_key
+from knowledge.text import reading_key, surface_key, word_keys, word_readings
 
 # Calibrated on tests/questions/ (faq and out_of_scope sets; see bench/calibrate.py):
 # - at or above ANSWER_AT with a clear lead over the runner-up, the best entry is answered;
@@ -89,8 +89,7 @@ def asked_facts(question: str, entry: AnswerableEntry) -> list[Fact]:
     q_surface, q_reading = surface_key(question), reading_key(question)
     found = []
     for fact in entry.entry.facts:
-        for cue in fact.cues:
-            cue_surface, cue_reading = surface_key(cue), reading_key(cue)
+        for cue_surface, cue_reading in zip(word_keys(fact.cues), word_readings(fact.cues)):
             if (cue_surface and cue_surface in q_surface) or (len(cue_reading) >= 2 and cue_reading in q_reading):
                 found.append(fact)
                 break

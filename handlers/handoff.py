@@ -19,7 +19,7 @@ from handlers.base import CreateLead, Outcome, RelayToSecretariat, Turn
 from handlers.replies import Card, Choice, Reply
 from handlers.smalltalk import menu_choices
 from knowledge.handoff import HandoffFile, OfficeHours
-from knowledge.text import has_any, surface_key
+from knowledge.text import has_any, surface_key, word_keys
 
 NAME = "handoff"
 START = f"{NAME}:start"
@@ -57,8 +57,8 @@ def wants(turn: Turn) -> bool:
         return True
     if len(turn.text) <= _MAYBE_START_MAX_CHARS:
         key = surface_key(turn.text)
-        for word in w.maybe_start_words:
-            at = key.find(surface_key(word))
+        for word_key in word_keys(w.maybe_start_words):
+            at = key.find(word_key)
             # "Xに相談したい" names whom to ask (a desk the FAQ knows); "Xについて相談したい" names the topic.
             if at >= 0 and not key[:at].endswith(_COUNTERPART_PARTICLES):
                 return True
@@ -181,7 +181,7 @@ def _create(turn: Turn, data: Mapping[str, Any]) -> Outcome:
 
 def _is_menu_text(turn: Turn) -> bool:
     key = surface_key(turn.text)
-    return any(surface_key(item.text) == key for item in turn.kb.messages.menu)
+    return key in word_keys(item.text for item in turn.kb.messages.menu)
 
 
 def _looks_like_question(text: str) -> bool:
@@ -313,7 +313,7 @@ def intercept(turn: Turn) -> Outcome | None:
 def has_exact(text: str, words: list[str]) -> bool:
     """Tell whether the text is one of the words, compared by surface key."""
     key = surface_key(text)
-    return bool(key) and any(surface_key(word) == key for word in words)
+    return bool(key) and key in word_keys(words)
 
 
 def describe_answers(value: Any) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from handlers.base import ForgetUser, Outcome, Turn
 from handlers.replies import Choice, Reply
 from handlers.smalltalk import menu_choices
-from knowledge.text import has_any, surface_key
+from knowledge.text import has_any, surface_key, word_keys
 
 NAME = "privacy"
 FORGET = f"{NAME}:forget"
@@ -45,4 +45,4 @@ def cancel(turn: Turn) -> Outcome:
 
 def _is_yes(turn: Turn) -> bool:
     key = surface_key(turn.text)
-    return bool(key) and key in {surface_key(w) for w in (turn.kb.messages.forget_yes_label, *_YES_WORDS)}
+    return bool(key) and key in word_keys((turn.kb.messages.forget_yes_label, *_YES_WORDS))

@@ -8,7 +8,7 @@ from types import ModuleType
 from handlers import eligibility, faq, handoff, privacy, seminars, smalltalk
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
-from knowledge.text import surface_key
+from knowledge.text import surface_key, word_keys
 
 # A multi-turn flow left idle this long is ended; the user is told when they come back.
 FLOW_TIMEOUT = timedelta(minutes=30)
@@ -83,7 +83,7 @@ def _is_cancel(turn: Turn) -> bool:
     if turn.postback == "cancel":
         return True
     key = surface_key(turn.text)
-    return bool(key) and any(surface_key(w) == key for w in turn.kb.messages.cancel_words)
+    return bool(key) and key in word_keys(turn.kb.messages.cancel_words)
 
 
 def _resolve_typed_choice(turn: Turn) -> Turn:
@@ -92,11 +92,12 @@ def _resolve_typed_choice(turn: Turn) -> Turn:
         return turn
     key = surface_key(turn.text)
     offered = dict(turn.memory.get("choices") or [])
-    for label, payload in offered.items():
-        if surface_key(label) == key:
+    for (label, payload), label_key in zip(offered.items(), word_keys(offered)):
+        if label_key == key:
             return replace(turn, postback=payload) if payload != label else turn
-    for item in turn.kb.messages.menu:
-        if surface_key(item.label) == key:
+    menu = turn.kb.messages.menu
+    for item, label_key in zip(menu, word_keys(item.label for item in menu)):
+        if label_key == key:
             return replace(turn, text=item.text)
     return turn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.schema import MessagesFile
-from knowledge.text import surface_key
+from knowledge.text import surface_key, word_keys
 
 # A greeting is short; "こんにちは、補助金の上限は？" is a question, not a greeting.
 _MAX_EXTRA_CHARS = 4
@@ -19,8 +19,7 @@ def _is(text: str, words: list[str]) -> bool:
     key = surface_key(text)
     if not key:
         return False
-    for word in words:
-        w = surface_key(word)
+    for w in word_keys(words):
         if w and w in key and len(key) - len(w) <= _MAX_EXTRA_CHARS:
             return True
     return False

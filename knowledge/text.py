@@ -29,17 +29,21 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+_TO_KATAKANA = {c: c + 0x60 for c in range(0x3041, 0x3097)}
+_TO_HIRAGANA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}
+
+
 def to_katakana(text: str) -> str:
     """Fold hiragana to katakana."""
-    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+    return text.translate(_TO_KATAKANA)
 
 
 def to_hiragana(text: str) -> str:
     """Fold katakana to hiragana."""
-    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in text)
+    return text.translate(_TO_HIRAGANA)
 
 
-@lru_cache(maxsize=16384)  # handlers compare against the same word lists on every turn
+@lru_cache(maxsize=16384)  # several handlers key the same turn's text
 def surface_key(text: str) -> str:
     """Return the surface form for matching: NFKC, lower case, hiragana, no punctuation or spaces."""
     return _PUNCT.sub("", to_hiragana(nfkc(text)))
@@ -134,7 +138,32 @@ def bigrams(key: str) -> set[str]:
     return {key[i : i + 2] for i in range(len(key) - 1)}
 
 
+def word_keys(words: Iterable[str]) -> tuple[str, ...]:
+    """Return the surface key of each word of one of the knowledge's word lists (cue words, menu labels …).
+
+    Handlers compare every turn against the same lists: they are keyed once, by content, in a cache
+    of their own, so users' new texts never push them out of the per-text caches. A reloaded
+    knowledge with other words has other lists, and never meets the keys of the old ones.
+    """
+    return _word_keys(tuple(words))
+
+
+@lru_cache(maxsize=2048)
+def _word_keys(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(surface_key(w) for w in words)
+
+
+def word_readings(words: Iterable[str]) -> tuple[str, ...]:
+    """Return the reading of each word of one of the knowledge's word lists, cached like word_keys()."""
+    return _word_readings(tuple(words))
+
+
+@lru_cache(maxsize=2048)
+def _word_readings(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(reading_key(w) for w in words)
+
+
 def has_any(text: str, words: Iterable[str]) -> bool:
     """Tell whether the text contains any of the words, compared by surface key."""
     key = surface_key(text)
-    return any(surface_key(w) and surface_key(w) in key for w in words)
+    return any(w and w in key for w in word_keys(words))
