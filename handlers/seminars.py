@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any, Callable
 
 from handlers import faq
@@ -11,7 +12,7 @@ from handlers.dates import TOKYO, Period, find_period, long_date, month_span, sh
 from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
 from knowledge.model import Knowledge
 from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
-from knowledge.text import has_any, surface_key
+from knowledge.text import has_any, word_keys
 
 INTENT = "seminars"
 PREFIX = "seminars:"
@@ -30,15 +31,46 @@ SPECIFIC_KEYWORD = 4
 
 @dataclass(frozen=True)
 class Question:
-    """What a message asks of the calendar."""
+    """What a message asks of the calendar: its time, topics and kind of request, each read when first needed."""
 
-    period: Period | None
-    match: TopicMatch
-    seminar_word: bool
-    event_word: bool
-    when_word: bool
-    learn_word: bool
-    recommend: bool
+    text: str
+    now: datetime
+    calendar: SeminarCalendar
+
+    @cached_property
+    def period(self) -> Period | None:
+        """Return the time the message names, if any."""
+        return find_period(self.text, self.now)
+
+    @cached_property
+    def match(self) -> TopicMatch:
+        """Return the seminars, categories and organisers the message names."""
+        return self.calendar.match(self.text)
+
+    @cached_property
+    def seminar_word(self) -> bool:
+        """Tell whether the message says seminar (セミナー, 講座 …)."""
+        return has_any(self.text, self.calendar.file.words.seminar)
+
+    @cached_property
+    def event_word(self) -> bool:
+        """Tell whether the message has an everyday word for an event (教室, 塾 …)."""
+        return has_any(self.text, self.calendar.file.words.event)
+
+    @cached_property
+    def when_word(self) -> bool:
+        """Tell whether the message asks when."""
+        return has_any(self.text, self.calendar.file.words.when)
+
+    @cached_property
+    def learn_word(self) -> bool:
+        """Tell whether the message wants to learn something."""
+        return has_any(self.text, self.calendar.file.words.learn)
+
+    @cached_property
+    def recommend(self) -> bool:
+        """Tell whether the message asks for a recommendation."""
+        return has_any(self.text, self.calendar.file.words.recommend)
 
 
 def calendar(kb: Knowledge) -> SeminarCalendar:
@@ -47,19 +79,8 @@ def calendar(kb: Knowledge) -> SeminarCalendar:
 
 
 def understand(turn: Turn) -> Question:
-    """Read the time, topics and kind of request in a message."""
-    cal = calendar(turn.kb)
-    words = cal.file.words
-    text = turn.text[:500]
-    return Question(
-        period=find_period(text, turn.now),
-        match=cal.match(text),
-        seminar_word=has_any(text, words.seminar),
-        event_word=has_any(text, words.event),
-        when_word=has_any(text, words.when),
-        learn_word=has_any(text, words.learn),
-        recommend=has_any(text, words.recommend),
-    )
+    """Read the time, topics and kind of request in a message (each part when first needed)."""
+    return Question(turn.text[:500], turn.now, calendar(turn.kb))
 
 
 def wants(turn: Turn) -> bool:
@@ -67,16 +88,20 @@ def wants(turn: Turn) -> bool:
     if turn.postback:
         return turn.postback.startswith(PREFIX)
     q = understand(turn)
-    about_something = q.match.is_topical or bool(q.match.organisers) or q.period is not None
-    if q.seminar_word or q.match.named or (q.event_word and about_something):
+    if q.seminar_word or q.match.named or (q.event_word and _about_something(q)):
         return not _faq_knows_better(turn, q)
     # Without a seminar word, a wish to learn a seminar topic ("簿記を勉強したい") or a seminar's own
     # phrase ("ネットで集客") is ours only when the FAQ has no sure answer. A topic with only a time
     # ("確定申告の締め切りはいつ？") is not: it is rarely about a seminar.
-    specific = any(len(surface_key(k)) >= SPECIFIC_KEYWORD for k in q.match.keywords)
+    specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords))
     if (q.match.is_topical and q.learn_word) or specific:
         return not faq.is_confident(turn.kb.index.search(turn.text, limit=2))
     return False
+
+
+def _about_something(q: Question) -> bool:
+    """Tell whether the message names a topic, an organiser or a time."""
+    return q.match.is_topical or bool(q.match.organisers) or q.period is not None
 
 
 def _faq_knows_better(turn: Turn, q: Question) -> bool:

@@ -247,13 +247,27 @@ _ASCII_WORD = re.compile(r"^[a-z0-9]+$")
 _KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 
 
+@dataclass(frozen=True)
+class _Term:
+    """A word of the calendar's vocabulary (several words may share its key), as questions are matched against it."""
+
+    key: str  # surface key
+    reading: str  # reading key; "" when the term is not matched by reading
+    ascii_word: bool  # an ASCII word (it, pr) matches only between non-alphanumerics
+    refs: tuple[_Ref, ...]
+
+
 @dataclass
 class SeminarCalendar:
     """The loaded calendar with its matching vocabulary, ready for questions."""
 
     file: SeminarsFile
     seminars: dict[str, Seminar]
-    _terms: list[tuple[str, str, tuple[_Ref, ...]]] = field(default_factory=list)  # (surface, reading, refs)
+    _terms: list[_Term] = field(default_factory=list)  # longest key first
+    # A key's first two characters (or its only one) -> indexes into _terms, by surface and by reading.
+    _surface_starts: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _reading_starts: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _tagged: dict[str, frozenset[str]] = field(default_factory=dict)  # tag name -> ids of seminars with it
 
     @classmethod
     def build(cls, file: SeminarsFile) -> "SeminarCalendar":
@@ -278,10 +292,20 @@ class SeminarCalendar:
                 add(word, _Ref("keyword", seminar.id, word))
         terms = []
         for key, found in refs.items():
-            reading = "" if _ASCII_WORD.match(key) else reading_key(found[0].word)
-            terms.append((key, reading if len(reading) >= _MIN_READING else "", tuple(found)))
-        terms.sort(key=lambda t: -len(t[0]))  # longest first: 産学官ネットワーク masks ネット
-        return cls(file, {s.id: s for s in file.seminars}, terms)
+            ascii_word = bool(_ASCII_WORD.match(key))
+            reading = "" if ascii_word else reading_key(found[0].word)
+            terms.append(_Term(key, reading if len(reading) >= _MIN_READING else "", ascii_word, tuple(found)))
+        terms.sort(key=lambda t: -len(t.key))  # longest first: 産学官ネットワーク masks ネット
+        surface_starts: dict[str, list[int]] = {}
+        reading_starts: dict[str, list[int]] = {}
+        for i, term in enumerate(terms):
+            surface_starts.setdefault(term.key[:2], []).append(i)
+            if term.reading:
+                reading_starts.setdefault(term.reading[:2], []).append(i)
+        tagged = {tag.name: frozenset(s.id for s in file.seminars if tag.name in s.tags) for tag in file.tags}
+        return cls(file, {s.id: s for s in file.seminars}, terms,
+                   {p: tuple(ids) for p, ids in surface_starts.items()},
+                   {p: tuple(ids) for p, ids in reading_starts.items()}, tagged)
 
     @property
     def wording(self) -> Wording:
@@ -298,20 +322,31 @@ class SeminarCalendar:
         # Readings catch kana-only input (ぼき for 簿記); with kanji present they would also turn
         # 企業 into 起業 (both キギョウ), so then only the written form counts.
         reading = "" if _KANJI.search(surface) else reading_key(text[:500])
+        candidates = _starting_in(surface, self._surface_starts)
+        if reading:
+            candidates |= _starting_in(reading, self._reading_starts)
+        if not candidates:
+            return TopicMatch()
         taken_surface: list[tuple[int, int]] = []
         taken_reading: list[tuple[int, int]] = []
         found: list[_Ref] = []
-        for key, key_reading, refs in self._terms:
-            if _take(surface, key, taken_surface, ascii_word=bool(_ASCII_WORD.match(key))) or (
-                key_reading and reading and _take(reading, key_reading, taken_reading, ascii_word=False)
+        for term in (self._terms[i] for i in sorted(candidates)):  # longest first: a longer word claims its place first
+            if _take(surface, term.key, taken_surface, ascii_word=term.ascii_word) or (
+                term.reading and reading and _take(reading, term.reading, taken_reading, ascii_word=False)
             ):
-                found.extend(refs)
+                found.extend(term.refs)
+        if not found:
+            return TopicMatch()
         named = tuple(dict.fromkeys(r.target for r in found if r.kind == "name"))
-        tags = tuple(t.name for t in self.file.tags if any(r.kind == "tag" and r.target == t.name for r in found))
+        found_tags = {r.target for r in found if r.kind == "tag"}
+        tags = tuple(t.name for t in self.file.tags if t.name in found_tags)
         keyword_refs = [r for r in found if r.kind == "keyword"]
         organisers = tuple(dict.fromkeys(r.target for r in found if r.kind == "organiser"))
+        concerned = set(named).union(*(self._tagged[t] for t in tags), (r.target for r in keyword_refs))
         scores: dict[str, int] = {}
         for seminar in self.file.seminars:
+            if seminar.id not in concerned:
+                continue
             score = 3 * (seminar.id in named)
             score += sum(1 for t in tags if t in seminar.tags)
             score += len({r.word for r in keyword_refs if r.target == seminar.id})
@@ -336,6 +371,16 @@ class SeminarCalendar:
     def tags_of(self, text: str) -> tuple[str, ...]:
         """Return the categories a text is about (e.g. an FAQ entry's title and keywords)."""
         return self.match(text).tags
+
+
+def _starting_in(text: str, starts: dict[str, tuple[int, ...]]) -> set[int]:
+    """Return the terms whose key may occur in the text: those whose first two characters (or only one) are there."""
+    beginnings = {text[i:i + 2] for i in range(len(text) - 1)}
+    beginnings.update(text)  # a one-character key is its own beginning
+    found: set[int] = set()
+    for beginning in starts.keys() & beginnings:
+        found.update(starts[beginning])
+    return found
 
 
 def _take(text: str, key: str, taken: list[tuple[int, int]], ascii_word: bool) -> bool:
