@@ -6,6 +6,7 @@ those are scored string by string. Scores are in [0, 1].
 """
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,11 @@ from knowledge.text import bigrams, reading_key, reading_tokens, surface_key
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
 RANKING_CACHE = 2048  # questions whose ranking is kept (a dict; emptied when full)
+# rapidfuzz compares one-byte strings several times faster than wider ones, and its scores depend only
+# on which characters are equal: readings are scored with the katakana block and Latin-1's upper half
+# swapped, which changes no score. The swap is its own inverse.
+_ONE_BYTE = {**{c: c - 0x30A0 + 0x80 for c in range(0x30A0, 0x3100)},
+             **{c: c - 0x80 + 0x30A0 for c in range(0x80, 0xE0)}}
 # Weights of the two parts of a score, tuned on tests/questions/: how much of the question the
 # entry explains (coverage) against how close the question is to the single closest example.
 COVERAGE_WEIGHT = 0.5
@@ -161,6 +167,31 @@ class Vocabulary:
         return cached
 
 
+@dataclass(frozen=True)
+class _Segment:
+    """One word of a question's key with the weight of each character, ready to look up in every candidate."""
+
+    text: str
+    weights: tuple[float, ...]
+    weight: float  # their sum
+    threes: tuple[str, ...]  # a long word's pieces of three characters, from each position
+    fours: tuple[str, ...]  # and of four
+
+    @classmethod
+    def of(cls, text: str, weights: list[float]) -> "_Segment":
+        """Prepare a word: its total weight and, when longer than four characters, its pieces."""
+        threes = fours = ()
+        if len(text) > 4:
+            threes = tuple(text[i:i + 3] for i in range(len(text) - 2))
+            fours = tuple(text[i:i + 4] for i in range(len(text) - 3))
+        return cls(text, tuple(weights), sum(weights), threes, fours)
+
+
+def _shortness(key: str) -> int:
+    """Order keys longest first."""
+    return -len(key)
+
+
 class SearchIndex:
     """Find the entries closest to a question."""
 
@@ -195,15 +226,18 @@ class SearchIndex:
         self._grams = grams
         # Every key of an entry in one string, so "is this trigram in the entry" is one `in`.
         self._joined = ["|".join(k for k, _ in keys) for keys in entry_keys]
-        self._trigram_df: dict[str, int] = {}
+        trigram_df: dict[str, int] = {}
         for joined in self._joined:
             for t in {joined[i:i + 3] for i in range(len(joined) - 2)}:
                 if "|" not in t:
-                    self._trigram_df[t] = self._trigram_df.get(t, 0) + 1
+                    trigram_df[t] = trigram_df.get(t, 0) + 1
         n = max(len(documents), 1)
-        self._idf = np.ones(len(grams) or 1, dtype=np.float32)
+        idf_of_df = {df: math.log((n + 1) / (df + 0.5)) + 1.0 for df in set(trigram_df.values())}  # shared floats
+        self._trigram_idf = {t: idf_of_df[df] for t, df in trigram_df.items()}
+        idf = np.ones(len(grams) or 1, dtype=np.float32)
         for col, df in doc_freq.items():
-            self._idf[col] = math.log((n + 1) / (df + 0.5)) + 1.0
+            idf[col] = math.log((n + 1) / (df + 0.5)) + 1.0
+        self._idf = idf.tolist()  # float32 weights, as Python floats: quicker to take one by one
         # A gram no entry has is content the knowledge does not cover: weigh it like the rarest.
         self._unknown_idf = math.log(n + 1) + 2.0
         # Postings: for each gram, the entries that have it. Summing the weights of a question's
@@ -212,8 +246,10 @@ class SearchIndex:
         sorted_rows = np.asarray(rows, dtype=np.int32)[order]
         bounds = np.searchsorted(np.asarray(cols, dtype=np.int64)[order], np.arange(len(grams) + 1))
         self._postings = [sorted_rows[bounds[g]:bounds[g + 1]] for g in range(len(grams))]
-        self._surfaces = [[sk for _, sk in keys if len(sk) >= 2] for keys in entry_keys]
-        self._readings = [[k for k, _ in keys] for keys in entry_keys]
+        # Surface keys longest first: the longest found inside a question is the one that counts.
+        self._surfaces = [sorted({sk for _, sk in keys if len(sk) >= 2}, key=_shortness) for keys in entry_keys]
+        # Each distinct reading once (a title and a question often read alike), as rapidfuzz scores them.
+        self._readings = [list(dict.fromkeys(k.translate(_ONE_BYTE) for k, _ in keys)) for keys in entry_keys]
         self._reading_lengths = [np.asarray([len(k) for k in r], dtype=np.float32) for r in self._readings]
 
     def __len__(self) -> int:
@@ -233,24 +269,20 @@ class SearchIndex:
             self._ranking_cache[question] = cached
         return cached
 
+    def forget_rankings(self) -> None:
+        """Empty the rankings kept per text (a benchmark times what a new question costs)."""
+        self._ranking_cache.clear()
+
     def rank(self, question: str) -> tuple[Hit, ...]:
         """Rank every candidate entry for a question, best first, without the cache."""
         segmented = self.vocabulary.key(question)
         query = segmented.replace(SEPARATOR, "")
         if not query:
             return ()
-        q_grams = bigrams(query)
-        cols, weights, unknown = [], [], 0.0
-        for g in q_grams:
-            col = self._grams.get(g)
-            if col is None:
-                unknown += self._unknown_idf
-            else:
-                cols.append(col)
-                weights.append(self._idf[col])
-        total = float(sum(weights)) + unknown
-        if not cols or total <= 0:
+        cols = [col for col in map(self._grams.get, bigrams(query)) if col is not None]
+        if not cols:  # no bigram of the question is in the knowledge
             return ()
+        weights = [self._idf[col] for col in cols]
         postings = [self._postings[c] for c in cols]
         matched = np.bincount(
             np.concatenate(postings),
@@ -262,12 +294,14 @@ class SearchIndex:
         else:
             candidates = np.arange(len(matched))
         q_surface = surface_key(question)
-        segments = segmented.split(SEPARATOR)
-        weights_by_segment = [self._position_weights(seg) for seg in segments]
+        segments = [_Segment.of(seg, self._position_weights(seg)) for seg in segmented.split(SEPARATOR)]
+        total_weight = 0.0  # of the whole question: what every entry's coverage is a share of
+        for segment in segments:
+            total_weight += segment.weight
         rows = [int(row) for row in candidates if matched[row] > 0]
         hits = []
         for row, (similarity, best) in zip(rows, self._similarities(query, q_surface, rows)):
-            coverage = self._coverage(segments, weights_by_segment, self._joined[row], self._words[row])
+            coverage = self._coverage(segments, total_weight, self._joined[row], self._words[row])
             score = COVERAGE_WEIGHT * coverage + SIMILARITY_WEIGHT * similarity
             hits.append(Hit(self.entry_ids[row], score, coverage, similarity, best))
         hits.sort(key=lambda h: -h.score)
@@ -275,77 +309,91 @@ class SearchIndex:
 
     def _position_weights(self, segment: str) -> list[float]:
         """Weigh each character of a word by how rare the knowledge's trigrams around it are."""
-        n = len(self.entry_ids) or 1
         if len(segment) == 1:
             return [0.5]  # one kana (日, 市) says almost nothing on its own
         if len(segment) == 2:
             col = self._grams.get(segment)
-            return [float(self._idf[col]) if col is not None else self._unknown_idf] * 2
-        weights = []
-        for i in range(len(segment)):
-            best = 0.0
-            for start in range(max(0, i - 2), min(i, len(segment) - 3) + 1):
-                df = self._trigram_df.get(segment[start:start + 3])
-                idf = math.log((n + 1) / (df + 0.5)) + 1.0 if df else self._unknown_idf
-                best = max(best, idf)
-            weights.append(best or self._unknown_idf)
-        return weights
+            return [self._idf[col] if col is not None else self._unknown_idf] * 2
+        # A character weighs as much as the rarest of the (up to three) trigrams it is part of.
+        idfs = [self._trigram_idf.get(segment[start:start + 3], self._unknown_idf) for start in range(len(segment) - 2)]
+        return [max(idfs[max(0, i - 2):i + 1]) for i in range(len(segment))]
 
     @staticmethod
-    def _coverage(segments: list[str], weights: list[list[float]], joined: str, words: str) -> float:
+    def _coverage(segments: list[_Segment], total: float, joined: str, words: str) -> float:
         """Return the weighted share of the question's characters that the entry's keys contain.
 
         A short word counts only when found whole, and a two-character one (ゴミ, イツ) only at a word
         boundary of the entry. In a long word, characters found four in a row count fully and three
         in a row half: three can be two word ends met by chance.
         """
-        total = found = 0.0
-        for segment, segment_weights in zip(segments, weights):
-            total += sum(segment_weights)
-            if len(segment) <= 2:
-                if SEPARATOR + segment in words or segment + SEPARATOR in words:
-                    found += sum(segment_weights)
+        found = 0.0
+        for segment in segments:
+            if len(segment.text) <= 2:
+                if SEPARATOR + segment.text in words or segment.text + SEPARATOR in words:
+                    found += segment.weight
                 continue
-            if len(segment) <= 4:
-                if segment in joined:
-                    found += sum(segment_weights)
+            if len(segment.text) <= 4:
+                if segment.text in joined:
+                    found += segment.weight
                 continue
-            credit = [0.0] * len(segment)
-            for size, value in ((3, 0.5), (4, 1.0)):
-                for i in range(len(segment) - size + 1):
-                    if segment[i:i + size] in words:
-                        for j in range(i, i + size):
-                            credit[j] = max(credit[j], value)
-            found += sum(w * c for w, c in zip(segment_weights, credit))
+            credit = [0.0] * len(segment.text)
+            threes = [piece in words for piece in segment.threes]
+            for start, present in enumerate(threes):
+                if present:
+                    credit[start:start + 3] = (0.5, 0.5, 0.5)
+            for start, piece in enumerate(segment.fours):
+                # Four in a row are there only if both their threes are.
+                if threes[start] and threes[start + 1] and piece in words:
+                    credit[start:start + 4] = (1.0, 1.0, 1.0, 1.0)
+            found += sum([w * c for w, c in zip(segment.weights, credit)])
         return found / total if total else 0.0
 
     def _similarities(self, query: str, q_surface: str, rows: list[int]) -> list[tuple[float, str]]:
         """Score each candidate's closest key: whole-string likeness, or a key found inside the question.
 
         A key found (nearly) whole in the question counts for the share of the question it explains.
-        All candidates' keys are scored in one rapidfuzz call per scorer.
+        All candidates' keys are scored in one rapidfuzz call per scorer; the costly partial match
+        is only run on keys whose share could reach their entry's best whole-string likeness.
         """
         readings = [r for row in rows for r in self._readings[row]]
         if not readings:
             return [(0.0, "")] * len(rows)
+        query = query.translate(_ONE_BYTE)
         lengths = np.concatenate([self._reading_lengths[row] for row in rows])
         whole = process.cdist([query], readings, scorer=fuzz.ratio, dtype=np.float32)[0]
-        inside = process.cdist([query], readings, scorer=fuzz.partial_ratio, dtype=np.float32)[0]
-        # Only keys of three or more characters, shorter than the question, can explain part of it.
+        counts = [len(self._readings[row]) for row in rows]
+        filled = [c for c in counts if c]
+        offsets = np.cumsum([0, *filled[:-1]])
+        entry_best = np.repeat(np.maximum.reduceat(whole, offsets), filled)
+        # Only keys of three or more characters, shorter than the question, can explain part of it,
+        # and at most their share of it (a partial match scores 100 at best).
         usable = (lengths >= 3) & (lengths < len(query))
-        scores = np.maximum(whole, np.where(usable, inside * lengths / len(query), 0.0))
+        ceiling = np.full_like(whole, 100.0) * lengths / len(query)
+        scored = np.flatnonzero(usable & (ceiling >= entry_best))
+        explained = np.zeros_like(whole)
+        if len(scored):
+            inside = process.cdist([query], [readings[i] for i in scored], scorer=fuzz.partial_ratio,
+                                   dtype=np.float32)[0]
+            explained[scored] = inside * lengths[scored] / len(query)
+        scores = np.maximum(whole, explained).tolist()
         results = []
         start = 0
-        for row in rows:
-            count = len(self._readings[row])
+        for row, count in zip(rows, counts):
             if not count:
                 results.append((0.0, ""))
                 continue
-            best_index = start + int(np.argmax(scores[start:start + count]))
-            best = float(scores[best_index])
-            for surface in self._surfaces[row]:
-                if surface in q_surface:
-                    best = max(best, 100.0 * len(surface) / max(len(q_surface), 1))
-            results.append((best / 100.0, readings[best_index]))
+            own = scores[start:start + count]
+            best = max(own)
+            best_index = start + own.index(best)  # the first of the entry's keys with its best score
+            found = self._longest_surface_in(row, q_surface)
+            if found:
+                best = max(best, 100.0 * found / max(len(q_surface), 1))
+            results.append((best / 100.0, readings[best_index].translate(_ONE_BYTE)))
             start += count
         return results
+
+    def _longest_surface_in(self, row: int, q_surface: str) -> int:
+        """Return the length of the entry's longest surface key found in the question's (0 if none)."""
+        surfaces = self._surfaces[row]
+        first = bisect.bisect_left(surfaces, -len(q_surface), key=_shortness)  # skip those longer than the question
+        return next((len(surface) for surface in surfaces[first:] if surface in q_surface), 0)
