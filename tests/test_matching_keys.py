@@ -1,0 +1,52 @@
+"""What the quick matching paths rely on: keys of word lists, one-byte readings for rapidfuzz, the seminar words' index."""
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rapidfuzz import fuzz
+
+from knowledge.index import _ONE_BYTE
+from knowledge.model import Knowledge
+from knowledge.seminars import FILE, SeminarCalendar
+from knowledge.text import has_any, surface_key, word_keys
+
+# Katakana, the Latin-1 characters they are swapped with, ASCII and a few kanji.
+_READINGS = st.text(alphabet="アイウカキンーヴヶ\x80\xa0\xc0\xdf\xe0ab1 |補助金", max_size=20)
+
+
+@given(_READINGS, _READINGS)
+def test_readings_swapped_to_one_byte_score_as_written(a: str, b: str):
+    swapped_a, swapped_b = a.translate(_ONE_BYTE), b.translate(_ONE_BYTE)
+    assert swapped_a.translate(_ONE_BYTE) == a
+    assert fuzz.ratio(swapped_a, swapped_b) == fuzz.ratio(a, b)
+    assert fuzz.partial_ratio(swapped_a, swapped_b) == fuzz.partial_ratio(a, b)
+
+
+def test_readings_of_katakana_are_one_byte_strings():
+    assert max(map(ord, "ケイエイハッタツホジョキン".translate(_ONE_BYTE))) < 0x100
+
+
+def test_word_keys_are_the_surface_keys_of_each_word_in_order():
+    words = ["セミナー", "！", "ＩＴ講座", "セミナー"]
+    assert word_keys(words) == tuple(surface_key(w) for w in words) == ("せみな", "", "it講座", "せみな")
+    assert word_keys(iter(words)) == word_keys(words)
+
+
+def test_has_any_ignores_words_without_a_key():
+    assert not has_any("こんにちは", ["！", "？"])
+    assert has_any("ＩＴのセミナー", ["！", "せみなー"])
+
+
+@pytest.fixture
+def calendar(kb: Knowledge) -> SeminarCalendar:
+    return kb.section(FILE)
+
+
+def test_every_word_of_the_calendar_is_found_in_a_question(calendar: SeminarCalendar):
+    file = calendar.file
+    words = [(w, tag.name, "tags") for tag in file.tags for w in (tag.name, *tag.words)]
+    words += [(w, o.name, "organisers") for o in file.organisers for w in (o.name, *o.words)]
+    words += [(w, s.id, "named") for s in file.seminars for w in (s.title, *s.names)]
+    words += [(w, w, "keywords") for s in file.seminars for w in s.keywords]
+    for word, target, kind in words:
+        match = calendar.match(f"{word}について")
+        assert target in {*match.tags, *match.organisers, *match.named, *match.keywords}, (word, kind)
