@@ -6,7 +6,6 @@ those are scored string by string. Scores are in [0, 1].
 """
 from __future__ import annotations
 
-import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -128,6 +127,9 @@ class Vocabulary:
 
     def _strip_noise(self, reading: str, cuts: set[int]) -> tuple[str, set[int]]:
         """Drop noise phrases at either end ("…について教えて", "すみません…"), never inside a word."""
+        noise = tuple(self.noise)
+        if not (reading.startswith(noise) or reading.endswith(noise)):  # most questions: nothing to drop
+            return reading, cuts
         changed = True
         while changed:
             changed = False
@@ -187,11 +189,6 @@ class _Segment:
         return cls(text, tuple(weights), sum(weights), threes, fours)
 
 
-def _shortness(key: str) -> int:
-    """Order keys longest first."""
-    return -len(key)
-
-
 class SearchIndex:
     """Find the entries closest to a question."""
 
@@ -247,7 +244,7 @@ class SearchIndex:
         bounds = np.searchsorted(np.asarray(cols, dtype=np.int64)[order], np.arange(len(grams) + 1))
         self._postings = [sorted_rows[bounds[g]:bounds[g + 1]] for g in range(len(grams))]
         # Surface keys longest first: the longest found inside a question is the one that counts.
-        self._surfaces = [sorted({sk for _, sk in keys if len(sk) >= 2}, key=_shortness) for keys in entry_keys]
+        self._surfaces = [sorted({sk for _, sk in keys if len(sk) >= 2}, key=len, reverse=True) for keys in entry_keys]
         # Each distinct reading once (a title and a question often read alike), as rapidfuzz scores them.
         self._readings = [list(dict.fromkeys(k.translate(_ONE_BYTE) for k, _ in keys)) for keys in entry_keys]
         self._reading_lengths = [np.asarray([len(k) for k in r], dtype=np.float32) for r in self._readings]
@@ -295,13 +292,11 @@ class SearchIndex:
             candidates = np.arange(len(matched))
         q_surface = surface_key(question)
         segments = [_Segment.of(seg, self._position_weights(seg)) for seg in segmented.split(SEPARATOR)]
-        total_weight = 0.0  # of the whole question: what every entry's coverage is a share of
-        for segment in segments:
-            total_weight += segment.weight
-        rows = [int(row) for row in candidates if matched[row] > 0]
+        rows = candidates[matched[candidates] > 0].tolist()
+        coverages = self._coverages(segments, rows)
+        similarities = self._similarities(query, q_surface, rows)
         hits = []
-        for row, (similarity, best) in zip(rows, self._similarities(query, q_surface, rows)):
-            coverage = self._coverage(segments, total_weight, self._joined[row], self._words[row])
+        for row, coverage, (similarity, best) in zip(rows, coverages, similarities):
             score = COVERAGE_WEIGHT * coverage + SIMILARITY_WEIGHT * similarity
             hits.append(Hit(self.entry_ids[row], score, coverage, similarity, best))
         hits.sort(key=lambda h: -h.score)
@@ -318,35 +313,45 @@ class SearchIndex:
         idfs = [self._trigram_idf.get(segment[start:start + 3], self._unknown_idf) for start in range(len(segment) - 2)]
         return [max(idfs[max(0, i - 2):i + 1]) for i in range(len(segment))]
 
-    @staticmethod
-    def _coverage(segments: list[_Segment], total: float, joined: str, words: str) -> float:
-        """Return the weighted share of the question's characters that the entry's keys contain.
+    def _coverages(self, segments: list[_Segment], rows: list[int]) -> list[float]:
+        """Return, for each candidate, the weighted share of the question's characters its keys contain.
 
         A short word counts only when found whole, and a two-character one (ゴミ, イツ) only at a word
         boundary of the entry. In a long word, characters found four in a row count fully and three
         in a row half: three can be two word ends met by chance.
         """
-        found = 0.0
+        total = 0.0
         for segment in segments:
-            if len(segment.text) <= 2:
-                if SEPARATOR + segment.text in words or segment.text + SEPARATOR in words:
-                    found += segment.weight
+            total += segment.weight
+        joined = [self._joined[row] for row in rows]
+        words = [self._words[row] for row in rows]
+        found = [0.0] * len(rows)
+        for segment in segments:  # what each candidate contains is added up word by word, in order
+            text, weight = segment.text, segment.weight
+            if len(text) <= 2:
+                left, right = SEPARATOR + text, text + SEPARATOR
+                found = [f + weight if left in w or right in w else f for f, w in zip(found, words)]
                 continue
-            if len(segment.text) <= 4:
-                if segment.text in joined:
-                    found += segment.weight
+            if len(text) <= 4:
+                found = [f + weight if text in j else f for f, j in zip(found, joined)]
                 continue
-            credit = [0.0] * len(segment.text)
-            threes = [piece in words for piece in segment.threes]
-            for start, present in enumerate(threes):
-                if present:
-                    credit[start:start + 3] = (0.5, 0.5, 0.5)
-            for start, piece in enumerate(segment.fours):
-                # Four in a row are there only if both their threes are.
-                if threes[start] and threes[start + 1] and piece in words:
-                    credit[start:start + 4] = (1.0, 1.0, 1.0, 1.0)
-            found += sum([w * c for w, c in zip(segment.weights, credit)])
-        return found / total if total else 0.0
+            for i, entry_words in enumerate(words):
+                if text in entry_words:  # every piece is there: full credit
+                    found[i] += weight
+                    continue
+                threes = [piece in entry_words for piece in segment.threes]
+                if True not in threes:
+                    continue
+                credit = [0.0] * len(text)
+                for start, present in enumerate(threes):
+                    if present:
+                        credit[start:start + 3] = (0.5, 0.5, 0.5)
+                for start, piece in enumerate(segment.fours):
+                    # Four in a row are there only if both their threes are.
+                    if threes[start] and threes[start + 1] and piece in entry_words:
+                        credit[start:start + 4] = (1.0, 1.0, 1.0, 1.0)
+                found[i] += sum([w * c for w, c in zip(segment.weights, credit)])
+        return [f / total if total else 0.0 for f in found]
 
     def _similarities(self, query: str, q_surface: str, rows: list[int]) -> list[tuple[float, str]]:
         """Score each candidate's closest key: whole-string likeness, or a key found inside the question.
@@ -394,6 +399,7 @@ class SearchIndex:
 
     def _longest_surface_in(self, row: int, q_surface: str) -> int:
         """Return the length of the entry's longest surface key found in the question's (0 if none)."""
-        surfaces = self._surfaces[row]
-        first = bisect.bisect_left(surfaces, -len(q_surface), key=_shortness)  # skip those longer than the question
-        return next((len(surface) for surface in surfaces[first:] if surface in q_surface), 0)
+        for surface in self._surfaces[row]:  # longest first
+            if surface in q_surface:
+                return len(surface)
+        return 0
