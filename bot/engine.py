@@ -7,6 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Callable
 
+from sqlalchemy.exc import DBAPIError
 
 from bot.config import TOKYO, Settings
 from bot.messages import Incoming, TurnResult
@@ -61,11 +62,19 @@ class Engine:
         """
         kb = self.kb
         incoming = well_formed(incoming)
+        reconnected = False
         for _ in range(MAX_ATTEMPTS):
             try:
                 return self._attempt(kb, incoming)
             except repository.ConversationChanged:
                 log.debug("conversation changed meanwhile; answering again channel=%s", incoming.channel)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or reconnected:
+                    raise
+                # The database dropped a pooled connection (a restart, a failover): nothing of this
+                # turn was written; SQLAlchemy has replaced the stale connections.
+                log.warning("database connection lost; answering again on a new one channel=%s", incoming.channel)
+                reconnected = True
         raise RuntimeError(f"the conversation kept changing during {MAX_ATTEMPTS} attempts at one turn")
 
     def _attempt(self, kb: Knowledge, incoming: Incoming) -> TurnResult:

@@ -167,7 +167,11 @@ class WriterQueue:
 
 def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
     if not is_sqlite:
-        options.setdefault("pool_pre_ping", True)
+        # No ping before each checkout (a round trip on every turn): a connection the server dropped
+        # fails its first statement, SQLAlchemy then replaces it and every older pooled connection,
+        # and the turn is answered again (Engine.handle). Connections are renewed after half an hour
+        # anyway, before a proxy or firewall drops them idle.
+        options.setdefault("pool_recycle", 1800)
         return create_engine(url, **options)
     database = make_url(url).database
     if database and database != ":memory:":

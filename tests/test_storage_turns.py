@@ -4,10 +4,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from bot.config import Settings
 from bot.engine import Engine
 from bot.messages import Incoming
+from knowledge.model import Knowledge
 from storage import repository
 from storage.db import Database
 from storage.models import ConversationRow, ProcessedEvent, TurnLog, User
@@ -155,8 +157,8 @@ def test_a_turn_whose_conversation_changed_meanwhile_is_answered_again_from_the_
     # thread would do): this turn must not overwrite it, but be answered again on top of it.
     from handlers import router
 
-    for n, text in enumerate(earlier):
-        engine.handle(Incoming("line", "U-race", text, at("2026-11-27T09:00"), event_id=f"ev-earlier-{n}"))
+    for n, said in enumerate(earlier):
+        engine.handle(Incoming("line", "U-race", said, at("2026-11-27T09:00"), event_id=f"ev-earlier-{n}"))
     answered: list[str] = []
     respond = router.respond
 
@@ -176,3 +178,27 @@ def test_a_turn_whose_conversation_changed_meanwhile_is_answered_again_from_the_
         assert row.version == len(earlier) + 2
         assert row.state["memory"]["recent_questions"] == earlier + ["補助金の相談", "融資の相談"]
     assert count(db, ProcessedEvent) == count(db, TurnLog) == len(earlier) + 2
+
+
+def test_a_turn_is_answered_when_the_database_dropped_the_pooled_connections(
+        _postgres: Database | None, kb: Knowledge) -> None:
+    # PostgreSQL restarted (or failed over) between two turns: the pooled connections are dead,
+    # and the first statement of the next turn fails on one of them.
+    if _postgres is None:
+        pytest.skip("TEST_DATABASE_URL is unset: dropping connections needs a PostgreSQL server")
+    from conftest import _truncate
+
+    _truncate(_postgres)
+    engine = Engine(_postgres, Settings(database_url=_postgres.url), kb)
+    engine.handle(Incoming("line", "U-drop", "補助金", at("2026-11-27T10:00"), event_id="d-1"))
+    admin = Database(_postgres.url)  # its own pool: the turn's pooled connection is the one to drop
+    with admin.engine.begin() as connection:
+        dropped = connection.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    admin.dispose()
+    assert dropped >= 1
+    result = engine.handle(Incoming("line", "U-drop", "融資の相談", at("2026-11-27T10:01"), event_id="d-2"))
+    assert result.replies and not result.duplicate
+    with _postgres.transaction() as session:
+        row = session.execute(select(ConversationRow)).scalar_one()
+    assert row.version == 2 and row.state["memory"]["recent_questions"] == ["補助金", "融資の相談"]
