@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from sqlalchemy import Connection, String, bindparam, cast, delete, insert, literal, select, update
+from sqlalchemy import Connection, String, bindparam, cast, delete, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -112,8 +112,9 @@ class ConversationChanged(Exception):
 
 
 _users, _conversations = User.__table__, ConversationRow.__table__
+# or_ of equalities rather than in_(): an IN list is re-rendered on every execution (an "expanding" parameter).
 _open_lead = (select(Lead.__table__.c.id).where(Lead.__table__.c.user_id == _users.c.id,
-                                                Lead.__table__.c.status.in_(OPEN_LEAD_STATUSES))
+                                                or_(*(Lead.__table__.c.status == s for s in OPEN_LEAD_STATUSES)))
               .order_by(Lead.__table__.c.id.desc()).limit(1).scalar_subquery())
 _READ_CONVERSATION = (
     select(_users.c.id, _users.c.user_hash, _users.c.active, _users.c.last_seen_at, _conversations.c.state,
