@@ -37,7 +37,8 @@ def when_ready(server: Any) -> None:
     The master answers nothing; a connection it kept would stay open, idle, for its whole life.
     gc.freeze() keeps the objects built so far out of every later garbage collection, so that a
     worker's collections do not write to (and so copy) the pages it shares with the master
-    (Python's gc docs); the knowledge has no reference cycles, so a reload leaves none behind.
+    (Python's gc docs). What a worker drops of them, a reloaded knowledge's predecessor, is freed
+    by reference counting or else stays as the master's copy does: no memory of its own is lost.
     """
     database = _database(server)
     if database is not None:
