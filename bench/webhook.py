@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from fake_line import FakeLineApi
+from fake_line import FakeLineApi, free_port
 from sqlalchemy import func, select, text
 
 from storage.db import Database
@@ -85,13 +84,6 @@ def write_bodies(path: Path, count: int, users: int) -> None:
             }
             body = json.dumps({"destination": "Ubench", "events": [event]}, ensure_ascii=False).encode()
             f.write(f"{sign(body)}\t{body.decode()}\n")
-
-
-def free_port() -> int:
-    """Return a free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Gunicorn:
@@ -227,9 +219,11 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, bodies:
             server.stop()
         if label == "full" and offset > args.bodies:
             print(f"  WARNING: {offset} requests for {args.bodies} bodies; some full-path events were duplicates")
+    calls = fake.calls
     print(f"  {backend}: events stored {processed_events(url)}, replies sent to fake LINE "
-          f"{fake.calls['/v2/bot/message/reply']}, pushes {fake.calls['/v2/bot/message/push']}", flush=True)
-    fake.calls.clear()
+          f"{calls['/v2/bot/message/reply']}, pushes {calls['/v2/bot/message/push']}, "
+          f"loading animations {calls['/v2/bot/chat/loading/start']}", flush=True)
+    fake.reset()
 
 
 def main(argv: list[str] | None = None) -> int:
