@@ -3,9 +3,10 @@
     python bench/webhook.py                              # SQLite and PostgreSQL, 8 and 32 connections
     python bench/webhook.py --backends sqlite --duration 10
 
-The full path is signature, parse, dedupe, conversation state, answer, and the reply (with the
-loading animation call) to a local fake LINE API that answers at once. The reference is
-bench/bare_webhook.py under the same gunicorn settings, measured in the same run. Load comes from
+The full path is signature, parse, dedupe, conversation state, answer, and the reply to a local
+fake LINE API that answers at once (in its own process; the loading animation is requested only
+for a turn still running after a second, so none is here). The reference is bench/bare_webhook.py
+under the same gunicorn settings (gunicorn.conf.py), measured in the same run. Load comes from
 wrk (Debian package `wrk`) on loopback; every request carries a new, signed event so that nothing is
 answered as a duplicate. Run by hand; nothing asserts.
 """

@@ -1,4 +1,4 @@
-"""The loaded knowledge is shared by the threads of a worker (gunicorn `--threads 4`): searching it must be thread-safe."""
+"""The loaded knowledge is shared by the threads of a worker (gunicorn.conf.py: 4 threads): searching it must be thread-safe."""
 from __future__ import annotations
 
 import threading

@@ -75,7 +75,7 @@ def test_concurrent_turns_of_one_user_are_all_counted(shared_db: Database, kb: K
 
 
 def test_concurrent_turns_of_different_users_all_get_answers(shared_db: Database, kb: Knowledge) -> None:
-    # gunicorn runs `--threads 4` (Procfile): turns of different users run at once in one process,
+    # gunicorn runs 4 threads per worker (gunicorn.conf.py): turns of different users run at once in one process,
     # sharing the loaded knowledge and the tokenizer.
     engine = Engine(shared_db, Settings(database_url=shared_db.url), kb)
     rounds, threads = 5, 8
