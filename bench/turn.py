@@ -20,7 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from webhook import prepared_database, questions
+from answer import bundled_questions
+from webhook import prepared_database
 
 from bot.config import TOKYO, Settings
 from bot.engine import Engine
@@ -47,7 +48,7 @@ def run(backend: str, turns: int, pg_url: str, kb: Knowledge, workdir: Path) -> 
         nonlocal statements
         statements += 1
 
-    texts = questions()
+    texts = bundled_questions()
     start_of_day = time.time()
 
     def turn(n: int) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from answer import bundled_questions
 from fake_line import FakeLineApi, free_port
 from sqlalchemy import func, select, text
 
@@ -39,7 +40,6 @@ from storage.models import ProcessedEvent
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SECRET = "bench0123456789abcdef0123456789ab"
-QUESTION_SETS = ROOT / "tests" / "questions"
 GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"  # what the Procfile's web process runs with
 
 
@@ -57,14 +57,6 @@ class Run:
     errors: int
 
 
-def questions() -> list[str]:
-    """Return realistic questions: the question sets shipped with the tests."""
-    found = []
-    for path in sorted(QUESTION_SETS.glob("*.jsonl")):
-        found += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return found
-
-
 def sign(body: bytes) -> str:
     """Return the X-Line-Signature of a body."""
     return base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
@@ -72,7 +64,7 @@ def sign(body: bytes) -> str:
 
 def write_bodies(path: Path, count: int, users: int) -> None:
     """Write `count` signed webhook bodies, one text message each, with unique event ids."""
-    texts = questions()
+    texts = bundled_questions()  # realistic: the question sets shipped with the tests
     start_ms = int(time.time() * 1000)
     with path.open("w", encoding="utf-8") as f:
         for n in range(count):
