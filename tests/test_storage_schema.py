@@ -36,6 +36,14 @@ def test_migrations_match_the_models(db: Database) -> None:
     assert differences == []
 
 
+def test_the_schema_revision_the_bot_expects_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import SCHEMA_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == SCHEMA_REVISION
+
+
 def test_migrations_create_every_table_of_the_models(db: Database) -> None:
     tables = set(inspect(db.engine).get_table_names())
     assert {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"} == tables
