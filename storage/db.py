@@ -9,7 +9,6 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Iterator
 
-
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,7 +53,7 @@ class Database:
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
         self.engine = _create_engine(self.url, self.is_sqlite, **engine_options)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writers = WriterQueue(make_url(self.url).database) if self.is_sqlite else None
+        self._writers = WriterQueue(_sqlite_file(self.url)) if self.is_sqlite else None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -86,17 +85,15 @@ class Database:
         statements belongs in one statement (or in a transaction).
         """
         if self.is_sqlite:
-            connection.execution_options(**{NO_TRANSACTION: True})
+            outside, back = {NO_TRANSACTION: True}, {NO_TRANSACTION: False}
         else:
-            connection.execution_options(isolation_level="AUTOCOMMIT")
+            outside, back = {"isolation_level": "AUTOCOMMIT"}, {"isolation_level": connection.default_isolation_level}
+        connection.execution_options(**outside)
         try:
             with connection.begin():  # only SQLAlchemy's bookkeeping: nothing is sent for it
                 yield connection
         finally:
-            if self.is_sqlite:
-                connection.execution_options(**{NO_TRANSACTION: False})
-            else:
-                connection.execution_options(isolation_level=connection.default_isolation_level)
+            connection.execution_options(**back)
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""
@@ -139,9 +136,9 @@ class WriterQueue:
     would be shared with the child rather than exclude it).
     """
 
-    def __init__(self, database: str | None):
+    def __init__(self, database: Path | None):
         self._threads = threading.Lock()
-        self._lock_path = f"{database}-writer.lock" if database and database != ":memory:" else None
+        self._lock_path = f"{database}-writer.lock" if database is not None else None
         self._lock_file: tuple[int, int] | None = None  # (process id, file descriptor)
 
     @contextmanager
@@ -166,6 +163,12 @@ class WriterQueue:
         return self._lock_file[1]
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """Return the file of a SQLite database; None for one in memory."""
+    database = make_url(url).database
+    return Path(database).expanduser() if database and database != ":memory:" else None
+
+
 def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
     if not is_sqlite:
         # No ping before each checkout (a round trip on every turn): a connection the server dropped
@@ -174,9 +177,9 @@ def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
         # anyway, before a proxy or firewall drops them idle.
         options.setdefault("pool_recycle", 1800)
         return create_engine(url, **options)
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    database = _sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
 
     # pysqlite's own transaction handling defers BEGIN and would let two writers read the same
