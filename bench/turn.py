@@ -17,6 +17,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 
@@ -43,10 +44,23 @@ def run(backend: str, turns: int, pg_url: str, kb: Knowledge, workdir: Path) -> 
     engine = Engine(db, Settings(database_url=url), kb)
     statements = 0
 
-    @event.listens_for(db.engine, "before_cursor_execute")
     def count(*_: object) -> None:
         nonlocal statements
         statements += 1
+
+    # A turn runs its statements on the driver's connection (storage/db.py DriverConnection), past
+    # SQLAlchemy's events: they are counted where the driver runs them, BEGIN and COMMIT included.
+    @event.listens_for(db.engine, "connect")
+    def trace(dbapi_connection: Any, _record: object) -> None:
+        if db.is_sqlite:
+            dbapi_connection.set_trace_callback(count)
+        else:
+            class CountingCursor(dbapi_connection.cursor_factory):  # type: ignore[name-defined, misc]
+                def execute(self, *args: Any, **kwargs: Any) -> Any:
+                    count()
+                    return super().execute(*args, **kwargs)
+
+            dbapi_connection.cursor_factory = CountingCursor
 
     texts = bundled_questions()
     start_of_day = time.time()

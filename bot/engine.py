@@ -7,8 +7,6 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Callable
 
-from sqlalchemy.exc import DBAPIError
-
 from bot.config import TOKYO, Settings
 from bot.messages import Incoming, TurnResult
 from bot.reload import KnowledgeReloader
@@ -18,7 +16,7 @@ from handlers.base import (AddReminder, Conversation, CreateLead, Effect, Forget
 from handlers.replies import Reply
 from knowledge.model import Knowledge
 from storage import repository
-from storage.db import Database
+from storage.db import ConnectionLost, Database
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +66,11 @@ class Engine:
                 return self._attempt(kb, incoming)
             except repository.ConversationChanged:
                 log.debug("conversation changed meanwhile; answering again channel=%s", incoming.channel)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated or reconnected:
+            except ConnectionLost:
+                if reconnected:
                     raise
                 # The database dropped a pooled connection (a restart, a failover): nothing of this
-                # turn was written; SQLAlchemy has replaced the stale connections.
+                # turn was written, and the stale connections have been replaced.
                 log.warning("database connection lost; answering again on a new one channel=%s", incoming.channel)
                 reconnected = True
         raise RuntimeError(f"the conversation kept changing during {MAX_ATTEMPTS} attempts at one turn")
@@ -81,16 +79,15 @@ class Engine:
         now = incoming.now
         text = incoming.text[:MAX_TEXT]
         salt = self.settings.user_hash_salt
-        with self.db.connect() as connection:  # one pool checkout for the read and the write
-            with self.db.reading(connection):
-                read = repository.read_conversation(connection, incoming.channel, incoming.user_id, salt)
+        with self.db.driver_connection() as connection:  # one pool checkout for the read and the write
+            read = repository.read_conversation(connection, incoming.channel, incoming.user_id, salt)
             conversation = Conversation.from_json(read.state)
             turn = Turn(text=text, now=now, kb=kb, conversation=conversation, postback=incoming.postback,
                         channel=incoming.channel, is_group=incoming.is_group,
                         handoff_live=self.settings.slack_handoff_enabled, open_lead_id=read.open_lead_id)
             outcome = router.respond(turn)
             saved = self._saved_state(incoming, text, outcome, conversation)
-            with self.db.writing(connection):
+            with connection.transaction():
                 if incoming.event_id and not repository.claim_event(connection, incoming.channel, incoming.event_id, now):
                     log.info("duplicate event skipped channel=%s event=%s", incoming.channel, incoming.event_id)
                     return TurnResult("duplicate", (), duplicate=True)

@@ -3,30 +3,42 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import typing
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from sqlalchemy import Connection, String, bindparam, cast, delete, insert, literal, or_, select, update
+from sqlalchemy import CursorResult, String, Table, bindparam, cast, delete, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from handlers.base import CreateLead
 
+from storage.db import DriverConnection
 from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, RecordedQuestion, Reminder, TurnLog, User
 
 OPEN_LEAD_STATUSES = ("queued", "delivered", "claimed")
 
-# What the writes of a turn run on: a Connection in the turn (Core statements, no ORM bookkeeping on
-# the hot path) or a Session elsewhere; both execute the same statements.
-Executor = Session | Connection
+_users, _conversations, _leads, _reminders = (typing.cast(Table, model.__table__)
+                                              for model in (User, ConversationRow, Lead, Reminder))
+
+# What writes run on: the driver's connection in a turn (the hot path, see DriverConnection) or a
+# Session elsewhere; both run the same Core statements.
+Executor = Session | DriverConnection
+
+
+def _rows(executor: Executor, statement: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run a Core statement with these parameters; return its rows (those of RETURNING included)."""
+    if isinstance(executor, DriverConnection):
+        return executor.run(statement, params)
+    result: CursorResult[Any] = executor.execute(statement, params)  # type: ignore[assignment]
+    return [tuple(row) for row in result] if result.returns_rows else []
 
 
 def _dialect(executor: Executor) -> str:
     """Return the name of the database dialect ("sqlite" or "postgresql")."""
-    bind = executor if isinstance(executor, Connection) else executor.get_bind()
-    return bind.dialect.name
+    return (executor.dialect if isinstance(executor, DriverConnection) else executor.get_bind().dialect).name
 
 
 class UserRef(Protocol):
@@ -53,6 +65,38 @@ def _insert(session: Executor, model: type) -> Any:
     return (postgresql if _dialect(session) == "postgresql" else sqlite).insert(model)
 
 
+@dataclass(frozen=True)
+class _Inserts:
+    """Inserts that skip a row written first (by a concurrent turn, or a redelivery), built once per dialect."""
+
+    event: Any
+    user: Any
+    conversation: Any
+    outbox: Any
+    reminder: Any
+
+
+@functools.cache
+def _inserts_for(dialect: str) -> _Inserts:
+    module = postgresql if dialect == "postgresql" else sqlite
+    events, outbox = ProcessedEvent.__table__, OutboxItem.__table__
+    return _Inserts(
+        event=module.insert(events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        .returning(events.c.id),
+        user=module.insert(_users).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
+        .returning(_users.c.id),
+        conversation=module.insert(_conversations).on_conflict_do_nothing(index_elements=["user_id"])
+        .returning(_conversations.c.user_id),
+        outbox=module.insert(outbox).on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.id),
+        reminder=module.insert(_reminders).on_conflict_do_nothing(index_elements=["user_id", "seminar_id", "starts_on"])
+        .returning(_reminders.c.id),
+    )
+
+
+def _inserts(executor: Executor) -> _Inserts:
+    return _inserts_for(_dialect(executor))
+
+
 def claim_event(session: Executor, platform: str, event_id: str, now: datetime) -> bool:
     """Record a delivery id; False if it was already processed (redelivery or a concurrent twin).
 
@@ -60,10 +104,8 @@ def claim_event(session: Executor, platform: str, event_id: str, now: datetime) 
     and the platform's retry is processed normally. A concurrent twin waits on the unique key
     until this transaction ends, then finds the id taken (or free again, after a rollback).
     """
-    statements = _turn_inserts(_dialect(session))
-    claimed = session.execute(statements.event, {"platform": platform, "event_id": event_id[:128],
-                                                 "created_at": now}).first()
-    return claimed is not None
+    return bool(_rows(session, _inserts(session).event, {"platform": platform, "event_id": event_id[:128],
+                                                          "created_at": now}))
 
 
 def lock_user(session: Session, platform: str, platform_user_id: str, now: datetime, salt: str) -> User:
@@ -111,11 +153,10 @@ class ConversationChanged(Exception):
     """Another turn of the same user was saved after this one read the conversation: answer it again."""
 
 
-_users, _conversations = User.__table__, ConversationRow.__table__
 # or_ of equalities rather than in_(): an IN list is re-rendered on every execution (an "expanding" parameter).
-_open_lead = (select(Lead.__table__.c.id).where(Lead.__table__.c.user_id == _users.c.id,
-                                                or_(*(Lead.__table__.c.status == s for s in OPEN_LEAD_STATUSES)))
-              .order_by(Lead.__table__.c.id.desc()).limit(1).scalar_subquery())
+_open_lead = (select(_leads.c.id).where(_leads.c.user_id == _users.c.id,
+                                        or_(*(_leads.c.status == s for s in OPEN_LEAD_STATUSES)))
+              .order_by(_leads.c.id.desc()).limit(1).scalar_subquery())
 _READ_CONVERSATION = (
     select(_users.c.id, _users.c.user_hash, _users.c.active, _users.c.last_seen_at, _conversations.c.state,
            _conversations.c.version, _open_lead.label("open_lead_id"))
@@ -129,39 +170,17 @@ _TOUCH_USER = (update(_users).where(_users.c.id == bindparam("uid"))
                .values(last_seen_at=bindparam("now"), active=True))
 _SAVE_CONVERSATION = (update(_conversations)
                       .where(_conversations.c.user_id == bindparam("uid"), _conversations.c.version == bindparam("read"))
-                      .values(state=bindparam("state"), version=bindparam("read") + 1, updated_at=bindparam("now")))
-
-
-@dataclass(frozen=True)
-class _TurnInserts:
-    """The inserts of every turn, built once per dialect: each skips a row written first by a concurrent turn."""
-
-    event: Any
-    user: Any
-    conversation: Any
-
-
-@functools.cache
-def _turn_inserts(dialect: str) -> _TurnInserts:
-    module = postgresql if dialect == "postgresql" else sqlite
-    events = ProcessedEvent.__table__
-    return _TurnInserts(
-        event=module.insert(events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
-        .returning(events.c.id),
-        user=module.insert(_users).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
-        .returning(_users.c.id),
-        conversation=module.insert(_conversations).on_conflict_do_nothing(index_elements=["user_id"])
-        .returning(_conversations.c.user_id),
-    )
+                      .values(state=bindparam("state"), version=bindparam("read") + 1, updated_at=bindparam("now"))
+                      .returning(_conversations.c.user_id))
 
 
 def read_conversation(session: Executor, platform: str, platform_user_id: str, salt: str) -> ConversationSnapshot:
     """Read the user's conversation, version and open lead in one statement, without locking anything."""
-    row = session.execute(_READ_CONVERSATION, {"platform": platform, "platform_user_id": platform_user_id}).first()
-    if row is None:
+    rows = _rows(session, _READ_CONVERSATION, {"platform": platform, "platform_user_id": platform_user_id})
+    if not rows:
         return ConversationSnapshot(None, user_hash(platform, platform_user_id, salt), {}, None, None)
-    return ConversationSnapshot(row.id, row.user_hash, row.state or {}, row.version, row.open_lead_id,
-                                row.last_seen_at if row.active else None)
+    user_id, hashed, active, last_seen_at, state, version, open_lead_id = rows[0]
+    return ConversationSnapshot(user_id, hashed, state or {}, version, open_lead_id, last_seen_at if active else None)
 
 
 def save_conversation(session: Executor, platform: str, platform_user_id: str, read: ConversationSnapshot,
@@ -173,22 +192,22 @@ def save_conversation(session: Executor, platform: str, platform_user_id: str, r
     turns of different users never wait for each other's answering. On SQLite the write lock is
     held only for these few statements.
     """
-    inserts = _turn_inserts(_dialect(session))
+    inserts = _inserts(session)
     user_id = read.user_id
     if user_id is None:
-        user_id = session.execute(inserts.user, {
+        created = _rows(session, inserts.user, {
             "platform": platform, "platform_user_id": platform_user_id, "user_hash": read.user_hash,
-            "active": True, "created_at": now, "last_seen_at": now}).scalar()
-        if user_id is None:
+            "active": True, "created_at": now, "last_seen_at": now})
+        if not created:
             raise ConversationChanged("the user was created by a concurrent turn")
+        user_id = created[0][0]
     elif read.seen is None or not timedelta(0) <= now - read.seen < LAST_SEEN_RESOLUTION:
-        session.execute(_TOUCH_USER, {"uid": user_id, "now": now})
+        _rows(session, _TOUCH_USER, {"uid": user_id, "now": now})
     if read.version is None:
-        saved = session.execute(inserts.conversation, {"user_id": user_id, "state": state, "version": 1,
-                                                   "updated_at": now}).first()
+        saved = _rows(session, inserts.conversation, {"user_id": user_id, "state": state, "version": 1,
+                                                      "updated_at": now})
     else:
-        saved = session.execute(_SAVE_CONVERSATION, {"uid": user_id, "read": read.version, "state": state,
-                                                     "now": now}).rowcount == 1
+        saved = _rows(session, _SAVE_CONVERSATION, {"uid": user_id, "read": read.version, "state": state, "now": now})
     if not saved:
         raise ConversationChanged("the conversation was saved by a concurrent turn")
     return TurnUser(user_id, read.user_hash)
@@ -201,48 +220,45 @@ def find_user(session: Session, platform: str, platform_user_id: str) -> User | 
     ).scalar_one_or_none()
 
 
-_RECORD_QUESTION = insert(RecordedQuestion.__table__)
-_LOG_TURN = insert(TurnLog.__table__)
+# inline(): no RETURNING of the new row's id, which nothing reads.
+_RECORD_QUESTION = insert(typing.cast(Table, RecordedQuestion.__table__)).inline()
+_LOG_TURN = insert(typing.cast(Table, TurnLog.__table__)).inline()
+_CREATE_LEAD = insert(_leads).returning(_leads.c.id)
+_FORGET_REMINDERS = delete(_reminders).where(_reminders.c.user_id == bindparam("uid"), _reminders.c.status == "pending")
 
 
 def record_question(session: Executor, text: str, reason: str, best_entry_id: str | None,
                     score: float | None, now: datetime) -> None:
     """Record a question the bot could not answer confidently (no user id)."""
-    session.execute(_RECORD_QUESTION, {"text": text, "reason": reason, "best_entry_id": best_entry_id,
-                                       "score": score, "created_at": now})
+    _rows(session, _RECORD_QUESTION, {"text": text, "reason": reason, "best_entry_id": best_entry_id,
+                                      "score": score, "created_at": now})
 
 
 def log_turn(session: Executor, user: UserRef, channel: str, intent: str, flow: str | None,
              entry_id: str | None, score: float | None, now: datetime, verdict: str | None = None) -> None:
     """Log an answered turn for statistics (hashed user, no text)."""
-    session.execute(_LOG_TURN, {"user_hash": user.user_hash, "channel": channel, "intent": intent, "flow": flow,
-                                "entry_id": entry_id, "score": score, "verdict": verdict, "created_at": now})
+    _rows(session, _LOG_TURN, {"user_hash": user.user_hash, "channel": channel, "intent": intent, "flow": flow,
+                               "entry_id": entry_id, "score": score, "verdict": verdict, "created_at": now})
 
 
 def enqueue(session: Executor, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
     """Queue a delivery once per idempotency key; False if that key was already queued."""
-    result = session.execute(
-        _insert(session, OutboxItem).values(kind=kind, key=key, payload=payload, status="pending", attempts=0,
-                                            next_attempt_at=now, created_at=now)
-        .on_conflict_do_nothing(index_elements=["key"]).returning(OutboxItem.id)
-    )
-    return result.first() is not None
+    return bool(_rows(session, _inserts(session).outbox, {
+        "kind": kind, "key": key, "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": now,
+        "created_at": now}))
 
 
 def add_reminder(session: Executor, user: UserRef, seminar_id: str, starts_on: date, remind_at: datetime,
                  now: datetime) -> bool:
     """Store a reminder wish once per user and occurrence; False if it existed already."""
-    result = session.execute(
-        _insert(session, Reminder).values(user_id=user.id, seminar_id=seminar_id, starts_on=starts_on,
-                                          remind_at=remind_at, status="pending", created_at=now)
-        .on_conflict_do_nothing(index_elements=["user_id", "seminar_id", "starts_on"]).returning(Reminder.id)
-    )
-    return result.first() is not None
+    return bool(_rows(session, _inserts(session).reminder, {
+        "user_id": user.id, "seminar_id": seminar_id, "starts_on": starts_on, "remind_at": remind_at,
+        "status": "pending", "created_at": now}))
 
 
 def forget_user(session: Executor, user: UserRef) -> None:
     """Delete the user's open reminders (the engine saves their conversation emptied)."""
-    session.execute(delete(Reminder).where(Reminder.user_id == user.id, Reminder.status == "pending"))
+    _rows(session, _FORGET_REMINDERS, {"uid": user.id})
 
 
 def cancel_reminders(session: Session, user: User) -> None:
@@ -283,13 +299,13 @@ def queue_due_reminders(session: Session, now: datetime, render: ReminderRender,
 def create_lead(session: Executor, user: UserRef, request: "CreateLead", recent_questions: list[str],
                 now: datetime) -> int:
     """Write a lead and queue its delivery to the secretariat, in the caller's transaction; return its id."""
-    lead_id: int = session.execute(insert(Lead.__table__).returning(Lead.__table__.c.id), {
+    [(lead_id,)] = _rows(session, _CREATE_LEAD, {
         "user_id": user.id, "status": "queued", "name": request.name, "business": request.business,
         "contact": request.contact, "topic": request.topic, "preferred_time": request.preferred_time,
         "details": {**dict(request.details), "recent_questions": recent_questions}, "created_at": now,
-    }).scalar_one()
+    })
     enqueue(session, "lead", f"lead:{lead_id}", {"lead_id": lead_id}, now)
-    return lead_id
+    return int(lead_id)
 
 
 def find_lead_by_thread(session: Session, slack_channel: str, slack_ts: str) -> Lead | None:

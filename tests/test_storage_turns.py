@@ -191,6 +191,8 @@ def test_a_turn_is_answered_when_the_database_dropped_the_pooled_connections(
     _truncate(_postgres)
     engine = Engine(_postgres, Settings(database_url=_postgres.url), kb)
     engine.handle(Incoming("line", "U-drop", "補助金", at("2026-11-27T10:00"), event_id="d-1"))
+    with _postgres.driver_connection(), _postgres.driver_connection(), _postgres.driver_connection():
+        pass  # three connections in the pool now: the retry must not take another dead one
     admin = Database(_postgres.url)  # its own pool: the turn's pooled connection is the one to drop
     with admin.engine.begin() as connection:
         dropped = connection.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

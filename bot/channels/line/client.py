@@ -1,13 +1,16 @@
-"""The LINE Messaging API client: messages sent as plain JSON over pooled connections, the SDK for the
-rich menu, and errors the callers can act on."""
+"""The LINE Messaging API client: messages sent as plain JSON over kept-alive connections (libcurl), the
+SDK for the rich menu, and errors the callers can act on."""
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
+import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+import certifi
+import pycurl
 import urllib3
 
 from bot.config import Settings
@@ -19,14 +22,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.line.me"
 DEFAULT_DATA_API_BASE_URL = "https://api-data.line.me"
-# (connect, read) seconds. A webhook answer must not hang on LINE; what fails is pushed or queued.
+# (connect, read) seconds. A webhook answer must not hang on LINE; what fails is pushed or queued. The
+# messages' calls are given `read` for the whole call (their answers are a few bytes), the SDK's for each read.
 API_TIMEOUT = (3.05, 10.0)
 # The loading animation is a courtesy: never let it delay the answer noticeably.
 LOADING_TIMEOUT = (1.0, 2.0)
 # Retry a refused connection once; never resend a POST whose response was lost (it may have arrived).
-RETRIES = urllib3.Retry(total=2, connect=1, read=0, status=0, redirect=0, other=0)
-# Connections kept open to the API host: enough for every thread of a worker (the SDK's default, too).
-POOL_SIZE = (os.cpu_count() or 1) * 5
+# The SDK's calls (the rich menu) take this policy; the messages' own calls follow it in LineClient._post.
+CONNECT_RETRIES = 1
+RETRIES = urllib3.Retry(total=2, connect=CONNECT_RETRIES, read=0, status=0, redirect=0, other=0)
 
 REPLY_PATH = "/v2/bot/message/reply"
 PUSH_PATH = "/v2/bot/message/push"
@@ -102,9 +106,14 @@ def _sdk_client(host: str, access_token: str) -> ApiClient:
 class LineClient:
     """The Messaging API (api.line.me) and its data API (api-data.line.me) behind one token.
 
-    Replies, pushes and the loading animation are sent as the JSON render() made, over one pool of
-    keep-alive connections: the SDK would validate and re-serialise every message (~5 ms a call).
-    The rich menu operations, rare and run from the command line, use the SDK, loaded on first use.
+    Replies, pushes and the loading animation are sent as the JSON render() made, by libcurl
+    (pycurl): the SDK would validate and re-serialise every message (~5 ms a call), and urllib3's
+    Python costs a reply ~0.19 ms of CPU where libcurl's C takes ~0.08 ms, JSON encoding included,
+    outside the GIL while it waits (`python3 bench/line_client.py`).
+    A libcurl handle may be used by one thread at a time, so each thread has its own; they share
+    one cache of open connections (and of DNS answers and TLS sessions), so a thread that has not
+    sent before still finds a connection to LINE kept alive. The rich menu operations, rare and run
+    from the command line, use the SDK, loaded on first use.
     """
 
     def __init__(self, access_token: str, api_base_url: str = DEFAULT_API_BASE_URL,
@@ -112,10 +121,12 @@ class LineClient:
         self._access_token = access_token
         self._api_base_url = api_base_url.rstrip("/")
         self._data_api_base_url = data_api_base_url
-        self._path_prefix = urllib3.util.parse_url(self._api_base_url).path or ""
-        self._pool = urllib3.connection_from_url(
-            self._api_base_url, maxsize=POOL_SIZE, retries=RETRIES,
-            headers={"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"})
+        # "Expect:" turns off libcurl's 100-continue wait before a large body: LINE answers at once.
+        self._headers = [f"Authorization: Bearer {access_token}", "Content-Type: application/json", "Expect:"]
+        self._share = pycurl.CurlShare()
+        for data in (pycurl.LOCK_DATA_CONNECT, pycurl.LOCK_DATA_DNS, pycurl.LOCK_DATA_SSL_SESSION):
+            self._share.setopt(pycurl.SH_SHARE, data)
+        self._local = threading.local()  # .handle: this thread's libcurl handle, created on its first call
         self._sdk: _SdkApis | None = None
 
     @classmethod
@@ -126,8 +137,11 @@ class LineClient:
         return cls(settings.line_channel_access_token, settings.line_api_base_url, data_api_base_url(settings))
 
     def close(self) -> None:
-        """Release the connection pools."""
-        self._pool.close()
+        """Close this thread's connections and the SDK's pools (other threads' handles close as their threads end)."""
+        handle = getattr(self._local, "handle", None)
+        if handle is not None:
+            handle.close()
+            del self._local.handle
         if self._sdk is not None:
             self._sdk.close()
 
@@ -161,16 +175,42 @@ class LineClient:
     def _post(self, what: str, path: str, body: dict[str, Any], timeout: tuple[float, float],
               headers: dict[str, str] | None = None) -> None:
         """POST a JSON body to the Messaging API; raise LineUnavailable / LineRejected if it fails."""
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        handle = self._handle()
+        response = io.BytesIO()
+        response_headers = urllib3.HTTPHeaderDict()
+        handle.setopt(pycurl.URL, self._api_base_url + path)
+        handle.setopt(pycurl.HTTPHEADER, self._headers + [f"{k}: {v}" for k, v in (headers or {}).items()])
+        handle.setopt(pycurl.POSTFIELDS, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        handle.setopt(pycurl.WRITEDATA, response)
+        handle.setopt(pycurl.HEADERFUNCTION, lambda line: _read_header(line, response_headers))
         connect, read = timeout
-        try:
-            response = self._pool.urlopen("POST", self._path_prefix + path, body=data,
-                                          timeout=urllib3.Timeout(connect=connect, read=read),
-                                          headers={**self._pool.headers, **headers} if headers else None)
-        except urllib3.exceptions.HTTPError as exc:  # timeouts, refused connections, broken responses
-            raise LineUnavailable(f"LINE {what} failed: {type(exc).__name__}") from exc
-        if not 200 <= response.status < 300:
-            raise _error(what, response.status, response.data, response.headers)
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect * 1000))
+        handle.setopt(pycurl.TIMEOUT_MS, int(read * 1000))
+        for attempt in range(1 + CONNECT_RETRIES):
+            try:
+                handle.perform()
+                break
+            except pycurl.error as exc:  # timeouts, refused connections, broken responses
+                code, message = exc.args
+                if code == pycurl.E_COULDNT_CONNECT and attempt < CONNECT_RETRIES:
+                    continue  # nothing was sent: trying again cannot send the message twice
+                raise LineUnavailable(f"LINE {what} failed: libcurl error {code}: {message}") from exc
+        status = handle.getinfo(pycurl.RESPONSE_CODE)
+        if not 200 <= status < 300:
+            raise _error(what, status, response.getvalue(), response_headers)
+
+    def _handle(self) -> pycurl.Curl:
+        """Return this thread's libcurl handle."""
+        handle: pycurl.Curl | None = getattr(self._local, "handle", None)
+        if handle is None:
+            handle = pycurl.Curl()
+            handle.setopt(pycurl.SHARE, self._share)
+            # No SIGALRM for timeouts: signals would reach whichever thread, and gunicorn's (libcurl, CURLOPT_NOSIGNAL).
+            handle.setopt(pycurl.NOSIGNAL, 1)
+            handle.setopt(pycurl.CAINFO, certifi.where())
+            handle.setopt(pycurl.POST, 1)
+            self._local.handle = handle
+        return handle
 
     def rich_menus(self) -> list[RichMenuResponse]:
         """Return every rich menu of the channel."""
@@ -256,6 +296,16 @@ def _error_message(body: Any) -> str:
     if isinstance(details, list) and details:
         message += " " + "; ".join(f"{d.get('property', '')}: {d.get('message', '')}" for d in details if isinstance(d, dict))
     return message[:500]
+
+
+def _read_header(line: bytes, headers: urllib3.HTTPHeaderDict) -> None:
+    """Collect a response header line; a status line starts the headers of a new response (after a 100 Continue)."""
+    text = line.decode("latin-1").strip()
+    if text.startswith("HTTP/"):
+        headers.clear()
+    elif ":" in text:
+        name, _, value = text.partition(":")
+        headers.add(name.strip(), value.strip())
 
 
 def _retry_after(headers: Any) -> float | None:
