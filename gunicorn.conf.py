@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from typing import Any
+
+from bot.config import Settings, configure_logging
+
+# The app's own log (bot.*, storage.*, …) on standard output beside gunicorn's, at LOG_LEVEL. Without
+# it Python's last-resort handler would print warnings bare and drop everything below. gunicorn's
+# own loggers do not propagate to the root logger: nothing is printed twice.
+configure_logging(Settings.from_env().log_level, sys.stdout)
 
 wsgi_app = "bot.app:create_app()"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"

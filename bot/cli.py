@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from bot.config import Settings
+from bot.config import Settings, configure_logging
 from knowledge.loader import KnowledgeError
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -266,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line."""
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not news
+    configure_logging(settings.log_level, sys.stderr)  # standard output is the commands' own
     for stream in (sys.stdout, sys.stdin):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8")  # type: ignore[union-attr]

@@ -1,10 +1,11 @@
 """Settings from the environment; the only module that reads os.environ."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TextIO
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -77,3 +78,10 @@ class Settings:
     def slack_handoff_enabled(self) -> bool:
         """Tell whether leads go to Slack and the secretariat can answer from there."""
         return bool(self.slack_bot_token and self.slack_signing_secret and self.slack_handoff_channel)
+
+
+def configure_logging(level: str, stream: TextIO) -> None:
+    """Send the log of every module to `stream` at `level`: the time, the process, the level and the logger's name."""
+    logging.basicConfig(level=level, stream=stream,
+                        format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not news

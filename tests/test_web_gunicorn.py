@@ -180,3 +180,6 @@ def test_the_procfile_web_process_preloads_and_both_workers_answer_and_store_tur
     assert web.stop() == 0
     log = web.log.read_text(errors="replace")
     assert "Traceback" not in log and "[ERROR]" not in log, log
+    turns_logged = re.findall(r"\[INFO\] bot\.engine: turn channel=line user=[0-9a-f]{12} intent=faq ", log)
+    assert len(turns_logged) == sent, "the app's own log reaches the web process's output, at INFO"
+    assert QUESTION not in log, "what users write stays out of the log"
