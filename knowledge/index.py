@@ -182,7 +182,8 @@ class _Segment:
     @classmethod
     def of(cls, text: str, weights: list[float]) -> "_Segment":
         """Prepare a word: its total weight and, when longer than four characters, its pieces."""
-        threes = fours = ()
+        threes: tuple[str, ...] = ()
+        fours: tuple[str, ...] = ()
         if len(text) > 4:
             threes = tuple(text[i:i + 3] for i in range(len(text) - 2))
             fours = tuple(text[i:i + 4] for i in range(len(text) - 3))

@@ -131,6 +131,9 @@ class _Prepared:
     def compile(cls, statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> "_Prepared":
         """Compile as SQLAlchemy's Connection.execute would (column_keys: the parameters given)."""
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
+        if "POSTCOMPILE" in str(compiled):  # rendered per execution by SQLAlchemy (an IN list): not here
+            raise ValueError("a statement with an expanding IN parameter cannot run on the driver's connection; "
+                             "use equalities joined by or_()")
         defaults = {name: value for name, value in compiled.params.items() if name not in keys}
         binds = {}
         for name in compiled.params:

@@ -91,3 +91,10 @@ def test_a_session_after_a_turn_is_still_one_transaction(db: Database, engine: E
             raise RuntimeError("the unit of work failed")
     with db.transaction() as session:
         assert session.execute(select(ProcessedEvent.event_id)).scalars().all() == ["ev-turn"]
+
+
+def test_a_statement_the_driver_cannot_run_is_refused_with_the_reason(db: Database) -> None:
+    users = User.__table__
+    expanding = select(users.c.id).where(users.c.id.in_([1, 2]))  # an IN list SQLAlchemy renders per execution
+    with db.driver_connection() as connection, pytest.raises(ValueError, match="expanding IN parameter"):
+        connection.run(expanding, {})
