@@ -110,10 +110,12 @@ class LineClient:
     (pycurl): the SDK would validate and re-serialise every message (~5 ms a call), and urllib3's
     Python costs a reply ~0.19 ms of CPU where libcurl's C takes ~0.08 ms, JSON encoding included,
     outside the GIL while it waits (`python3 bench/line_client.py`).
-    A libcurl handle may be used by one thread at a time, so each thread has its own; they share
-    one cache of open connections (and of DNS answers and TLS sessions), so a thread that has not
-    sent before still finds a connection to LINE kept alive. The rich menu operations, rare and run
-    from the command line, use the SDK, loaded on first use.
+    A libcurl handle may be used by one thread at a time, so each thread has its own, which keeps
+    its connection to LINE alive. The handles share DNS answers and TLS sessions (a new thread's
+    first connection resumes a session), not connections: libcurl does not support sharing those
+    between concurrent threads (CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT), and a test with 50 users
+    at once saw a shared connection hang. The rich menu operations, rare and run from the command
+    line, use the SDK, loaded on first use.
     """
 
     def __init__(self, access_token: str, api_base_url: str = DEFAULT_API_BASE_URL,
@@ -124,7 +126,7 @@ class LineClient:
         # "Expect:" turns off libcurl's 100-continue wait before a large body: LINE answers at once.
         self._headers = [f"Authorization: Bearer {access_token}", "Content-Type: application/json", "Expect:"]
         self._share = pycurl.CurlShare()
-        for data in (pycurl.LOCK_DATA_CONNECT, pycurl.LOCK_DATA_DNS, pycurl.LOCK_DATA_SSL_SESSION):
+        for data in (pycurl.LOCK_DATA_DNS, pycurl.LOCK_DATA_SSL_SESSION):
             self._share.setopt(pycurl.SH_SHARE, data)
         self._local = threading.local()  # .handle: this thread's libcurl handle, created on its first call
         self._sdk: _SdkApis | None = None
