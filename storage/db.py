@@ -148,9 +148,14 @@ class _Prepared:
     def arguments(self, params: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """Return the driver's parameters for these values."""
         values = {**self.defaults, **params}
-        converted = {name: (self.binds[name](values[name]) if name in self.binds else values[name])
-                     for name in dict.fromkeys(self.names)}
-        return tuple(converted[name] for name in self.names) if self.positional else converted
+
+        def value(name: str) -> Any:
+            convert = self.binds.get(name)
+            return values[name] if convert is None else convert(values[name])
+
+        if self.positional:
+            return tuple(value(name) for name in self.names)
+        return {name: value(name) for name in self.names}
 
     def rows(self, raw: list[Any]) -> list[tuple[Any, ...]]:
         """Return the driver's rows as Python values."""
@@ -170,12 +175,12 @@ class DriverConnection:
     Every message is a turn, and on that path SQLAlchemy's execution layer (Connection, its events
     and result objects) costs several times what the statements themselves do: through it a turn's
     six statements took ~350 µs of CPU on SQLite, on the driver ~60 µs (PostgreSQL: ~650 µs, ~220 µs);
-    a whole turn, answering included, went from 0.69 to 0.38 ms (PostgreSQL: 0.96 to 0.65 ms;
-    `python3 bench/turn.py`). The SQL
-    is still SQLAlchemy's: each Core statement is compiled once per dialect, exactly as
-    Connection.execute would compile it, and values pass through the columns' own types (JSON,
-    times in UTC), so what a turn writes reads back the same through the ORM. SQLAlchemy documents
-    this use of the pool's DBAPI connections ("Working with Driver SQL and Raw DBAPI Connections").
+    a whole turn, answering included, went from 0.69 to 0.38 ms (PostgreSQL: 0.96 to 0.64 ms;
+    `python3 bench/turn.py`). The SQL is still SQLAlchemy's: each Core statement is compiled once
+    per dialect, exactly as Connection.execute would compile it, and values pass through the
+    columns' own types (JSON, times in UTC), so what a turn writes reads back the same through the
+    ORM. SQLAlchemy documents this use of the pool's DBAPI connections ("Working with Driver SQL
+    and Raw DBAPI Connections").
 
     The driver runs in autocommit mode: a statement outside transaction() is its own transaction
     (no BEGIN and COMMIT round trips for a read), and transaction() begins one explicitly.
@@ -234,8 +239,8 @@ class DriverConnection:
             log.debug("rollback failed; the connection is dropped", exc_info=True)
             self._pooled.invalidate()
 
-    def _lost(self, error: Exception, cursor: Any) -> None:  # error: one of the driver's own
-        """Raise ConnectionLost (and renew the pool) if the error means the server dropped the connection."""
+    def _lost(self, error: Exception, cursor: Any) -> None:
+        """Raise ConnectionLost (and renew the pool) if the driver's error means the server dropped the connection."""
         if not self.dialect.is_disconnect(error, self._driver, cursor):  # type: ignore[arg-type]
             return
         # As SQLAlchemy does on a disconnect: this connection is discarded, and since the server
@@ -301,9 +306,10 @@ def _sqlite_file(url: str) -> Path | None:
 def _create_engine(url: str, is_sqlite: bool, **options: Any) -> Engine:
     if not is_sqlite:
         # No ping before each checkout (a round trip on every turn): a connection the server dropped
-        # fails its first statement, it and every older pooled connection are then replaced
-        # (by SQLAlchemy, or by DriverConnection for a turn), and the turn is answered again (Engine.handle). Connections are renewed after half an hour
-        # anyway, before a proxy or firewall drops them idle.
+        # fails its first statement, it and every older pooled connection are then replaced (by
+        # SQLAlchemy, or by DriverConnection in a turn), and the turn is answered again
+        # (Engine.handle). Connections are renewed after half an hour anyway, before a proxy or
+        # firewall drops them idle.
         options.setdefault("pool_recycle", 1800)
         return create_engine(url, **options)
     database = _sqlite_file(url)

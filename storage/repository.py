@@ -20,8 +20,9 @@ from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, Re
 
 OPEN_LEAD_STATUSES = ("queued", "delivered", "claimed")
 
-_users, _conversations, _leads, _reminders = (typing.cast(Table, model.__table__)
-                                              for model in (User, ConversationRow, Lead, Reminder))
+_users, _conversations, _leads, _reminders, _events, _outbox, _questions, _turns = (
+    typing.cast(Table, model.__table__)
+    for model in (User, ConversationRow, Lead, Reminder, ProcessedEvent, OutboxItem, RecordedQuestion, TurnLog))
 
 # What writes run on: the driver's connection in a turn (the hot path, see DriverConnection) or a
 # Session elsewhere; both run the same Core statements.
@@ -79,15 +80,14 @@ class _Inserts:
 @functools.cache
 def _inserts_for(dialect: str) -> _Inserts:
     module = postgresql if dialect == "postgresql" else sqlite
-    events, outbox = ProcessedEvent.__table__, OutboxItem.__table__
     return _Inserts(
-        event=module.insert(events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
-        .returning(events.c.id),
+        event=module.insert(_events).on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        .returning(_events.c.id),
         user=module.insert(_users).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
         .returning(_users.c.id),
         conversation=module.insert(_conversations).on_conflict_do_nothing(index_elements=["user_id"])
         .returning(_conversations.c.user_id),
-        outbox=module.insert(outbox).on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.id),
+        outbox=module.insert(_outbox).on_conflict_do_nothing(index_elements=["key"]).returning(_outbox.c.id),
         reminder=module.insert(_reminders).on_conflict_do_nothing(index_elements=["user_id", "seminar_id", "starts_on"])
         .returning(_reminders.c.id),
     )
@@ -221,8 +221,8 @@ def find_user(session: Session, platform: str, platform_user_id: str) -> User | 
 
 
 # inline(): no RETURNING of the new row's id, which nothing reads.
-_RECORD_QUESTION = insert(typing.cast(Table, RecordedQuestion.__table__)).inline()
-_LOG_TURN = insert(typing.cast(Table, TurnLog.__table__)).inline()
+_RECORD_QUESTION = insert(_questions).inline()
+_LOG_TURN = insert(_turns).inline()
 _CREATE_LEAD = insert(_leads).returning(_leads.c.id)
 _FORGET_REMINDERS = delete(_reminders).where(_reminders.c.user_id == bindparam("uid"), _reminders.c.status == "pending")
 
