@@ -6,9 +6,10 @@
 The full path is signature, parse, dedupe, conversation state, answer, and the reply to a local
 fake LINE API that answers at once (in its own process; the loading animation is requested only
 for a turn still running after a second, so none is here). The reference is bench/bare_webhook.py
-under the same gunicorn settings (gunicorn.conf.py), measured in the same run. Load comes from
-wrk (Debian package `wrk`) on loopback; every request carries a new, signed event so that nothing is
-answered as a duplicate. Run by hand; nothing asserts.
+under the same gunicorn settings (gunicorn.conf.py), measured in the same run: both serve at
+once and take turns under load, round after round, and the ratio reported is the median of the
+rounds' ratios. Load comes from wrk (Debian package `wrk`) on loopback; every request carries a
+new, signed event so that nothing is answered as a duplicate. Run by hand; nothing asserts.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,34 +191,59 @@ def processed_events(url: str) -> int:
 
 
 def bench_backend(backend: str, args: argparse.Namespace, workdir: Path, bodies: Path, fake: FakeLineApi) -> Iterator[Run]:
-    """Run bare then full at each connection count on one backend."""
+    """Run bare and full in alternating rounds at each connection count on one backend.
+
+    Both servers run throughout and take turns under load, so that a change in the machine's speed
+    (a shared host's neighbours) falls on both alike rather than on whichever ran second.
+    """
     url = prepared_database(backend, args.pg_url, workdir)
     env = {**os.environ, "DATABASE_URL": url, "LINE_CHANNEL_SECRET": SECRET,
            "LINE_CHANNEL_ACCESS_TOKEN": "bench-token", "LINE_API_BASE_URL": fake.url, "LOG_LEVEL": args.log_level,
            "WEB_CHAT_ENABLED": "false"}
     for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
         env.pop(key, None)
-    for label, app in (("bare", "bare_webhook:create_app()"), ("full", "bot.app:create_app()")):
-        offset = 0  # the bare endpoint stores nothing: the full path may send the same bodies again
-        server = Gunicorn(app, env, workdir / f"gunicorn-{backend}-{label}.log")
-        try:
+    servers = {label: Gunicorn(app, env, workdir / f"gunicorn-{backend}-{label}.log")
+               for label, app in (("bare", "bare_webhook:create_app()"), ("full", "bot.app:create_app()"))}
+    # The bare endpoint stores nothing, so it may send the bodies the full path sends; the full path
+    # must never send one twice, or it would be answered as a duplicate.
+    offsets = dict.fromkeys(servers, 0)
+    try:
+        for label, server in servers.items():
             server.wait_ready()
-            offset += wrk(server.url, 8, args.warmup, bodies, offset, label).requests  # warm every worker and thread
-            for connections in args.connections:
-                run = wrk(server.url, connections, args.duration, bodies, offset, label)
-                offset += run.requests
-                yield run
-            rss = server.worker_rss_mb()
-            print(f"  {backend} {label}: worker RSS {', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)
-        finally:
+            offsets[label] += wrk(server.url, 8, args.warmup, bodies, 0, label).requests  # warm every worker and thread
+        for connections in args.connections:
+            for _ in range(args.rounds):
+                for label, server in servers.items():
+                    run = wrk(server.url, connections, args.duration, bodies, offsets[label], label)
+                    offsets[label] += run.requests
+                    yield run
+        for label, server in servers.items():
+            print(f"  {backend} {label}: worker RSS {', '.join(f'{r:.0f}' for r in server.worker_rss_mb())} MB", flush=True)
+    finally:
+        for server in servers.values():
             server.stop()
-        if label == "full" and offset > args.bodies:
-            print(f"  WARNING: {offset} requests for {args.bodies} bodies; some full-path events were duplicates")
+    if offsets["full"] > args.bodies:
+        print(f"  WARNING: {offsets['full']} requests for {args.bodies} bodies; some full-path events were duplicates")
     calls = fake.calls
     print(f"  {backend}: events stored {processed_events(url)}, replies sent to fake LINE "
           f"{calls['/v2/bot/message/reply']}, pushes {calls['/v2/bot/message/push']}, "
           f"loading animations {calls['/v2/bot/chat/loading/start']}", flush=True)
     fake.reset()
+
+
+def report(backend: str, runs: list[Run]) -> None:
+    """Print each run, then per connection count the median of each round's full/bare ratio and the full path's p99."""
+    for run in runs:
+        print(f"{backend:<10} {run.app:<4} c={run.connections:<3} {run.rps:8.1f} req/s  p50={run.p50_ms:7.1f}ms "
+              f"p99={run.p99_ms:7.1f}ms  errors={run.errors}  ({run.requests} requests)", flush=True)
+    for connections in sorted({run.connections for run in runs}):
+        bare = [r for r in runs if r.connections == connections and r.app == "bare"]
+        full = [r for r in runs if r.connections == connections and r.app == "full"]
+        ratios = sorted(100 * f.rps / b.rps for b, f in zip(bare, full))
+        print(f"{backend:<10} full/bare at c={connections}: median {statistics.median(ratios):.0f}% of throughput "
+              f"(rounds {', '.join(f'{r:.0f}%' for r in ratios)}), full median "
+              f"{statistics.median(r.rps for r in full):.0f} req/s, p99 median {statistics.median(r.p99_ms for r in full):.0f} ms "
+              f"(worst {max(r.p99_ms for r in full):.0f} ms)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                            "postgresql+psycopg://postgres@127.0.0.1:5432/sme_bot_bench"))
     parser.add_argument("--connections", type=int, nargs="*", default=[8, 32])
-    parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating bare/full rounds per connection count")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--bodies", type=int, default=60_000)
+    parser.add_argument("--bodies", type=int, default=100_000)
     parser.add_argument("--log-level", default="INFO", help="the app's LOG_LEVEL (production logs at INFO)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -241,13 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         write_bodies(bodies, args.bodies, users=2000)
         for backend in args.backends:
             runs = list(bench_backend(backend, args, workdir, bodies, fake))
-            for run in runs:
-                print(f"{backend:<10} {run.app:<4} c={run.connections:<3} {run.rps:8.1f} req/s  p50={run.p50_ms:7.1f}ms "
-                      f"p99={run.p99_ms:7.1f}ms  errors={run.errors}  ({run.requests} requests)", flush=True)
-            bare = {r.connections: r for r in runs if r.app == "bare"}
-            for run in (r for r in runs if r.app == "full"):
-                print(f"{backend:<10} full/bare at c={run.connections}: {100 * run.rps / bare[run.connections].rps:.0f}% "
-                      f"of throughput, p99 {run.p99_ms:.0f} ms", flush=True)
+            report(backend, runs)
             if any(run.errors for run in runs):
                 for log in sorted(workdir.glob(f"gunicorn-{backend}-*.log")):
                     print(f"--- last lines of {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
