@@ -189,6 +189,7 @@ class Worker:
                 row.attempts = max(0, row.attempts - 1)
             if give_up:
                 row.status = "dead"
+                repository.settle_reminder(session, row.key, "failed")
                 self._tell_secretariat_of_failure(session, row, now)
             else:
                 row.next_attempt_at = now + delay
@@ -321,6 +322,11 @@ def send_push(worker: Worker, item: OutboxItem) -> dict[str, Any]:
     return pusher(worker, user_id, replies, item)
 
 
+def record_push(worker: Worker, session: Session, item: OutboxItem, result: dict[str, Any]) -> None:
+    """Mark a reminder sent once its push went through (cancelled if its user had left meanwhile)."""
+    repository.settle_reminder(session, item.key, "cancelled" if "skipped" in result else "sent")
+
+
 def push_to_slack(worker: Worker, user_id: str, replies: tuple[Reply, ...], item: OutboxItem) -> dict[str, Any]:
     """Send replies to a Slack user's direct messages."""
     if not worker.settings.slack_bot_token:
@@ -347,7 +353,7 @@ DELIVERIES.update({
     "slack_thread": Delivery(send_thread, needs_slack=True),
     "lead_reannounce": Delivery(send_reannouncement, needs_slack=True, gives_up_after=PUSH_ATTEMPTS),
     "lead_card": Delivery(send_card_refresh, needs_slack=True, gives_up_after=PUSH_ATTEMPTS),
-    "push": Delivery(send_push, gives_up_after=PUSH_ATTEMPTS),
+    "push": Delivery(send_push, record_push, gives_up_after=PUSH_ATTEMPTS),
 })
 PUSHERS.update({"slack": push_to_slack, "line": push_to_line})
 

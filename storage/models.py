@@ -132,7 +132,7 @@ class Reminder(Base):
     seminar_id: Mapped[str] = mapped_column(String(64))
     starts_on: Mapped[date] = mapped_column(Date)
     remind_at: Mapped[datetime] = mapped_column(index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, queued, sent, cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, queued, then sent, cancelled or failed
     created_at: Mapped[datetime]
 
 

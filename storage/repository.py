@@ -270,6 +270,8 @@ def cancel_reminders(session: Session, user: User) -> None:
 # Renders a due reminder as serialised replies (handlers.replies.replies_to_json); None when its
 # seminar is no longer in the calendar.
 ReminderRender = Callable[[str, date], "list[dict[str, Any]] | None"]
+# The outbox key of a reminder's push: REMINDER_KEY_PREFIX and the reminder's id (queued once per reminder).
+REMINDER_KEY_PREFIX = "reminder:"
 
 
 def queue_due_reminders(session: Session, now: datetime, render: ReminderRender, limit: int = 100) -> int:
@@ -291,9 +293,17 @@ def queue_due_reminders(session: Session, now: datetime, render: ReminderRender,
             reminder.status = "cancelled"
             continue
         payload = {"channel": user.platform, "user_id": user.platform_user_id, "replies": replies}
-        queued += enqueue(session, "push", f"reminder:{reminder.id}", payload, now)
+        queued += enqueue(session, "push", f"{REMINDER_KEY_PREFIX}{reminder.id}", payload, now)
         reminder.status = "queued"
     return queued
+
+
+def settle_reminder(session: Session, push_key: str, status: str) -> None:
+    """Give the reminder a push was queued for (if the push was one) its final status: sent, cancelled or failed."""
+    if not push_key.startswith(REMINDER_KEY_PREFIX):
+        return
+    reminder_id = int(push_key[len(REMINDER_KEY_PREFIX):])
+    session.execute(update(Reminder).where(Reminder.id == reminder_id, Reminder.status == "queued").values(status=status))
 
 
 def create_lead(session: Executor, user: UserRef, request: "CreateLead", recent_questions: list[str],

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, RecordedQuestion, Reminder, TurnLog, User
 
-# Reminders still to be sent keep their user; sent and cancelled ones go with the user.
+# Reminders still to be sent keep their user; sent, cancelled and failed ones go with the user.
 _LIVE_REMINDERS = ("pending", "queued")
 
 

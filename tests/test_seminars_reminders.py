@@ -1,6 +1,7 @@
 """Seminar reminders: a tap stores one wish; the day before at 9:00 the worker pushes it once, even with several workers."""
 import threading
 from datetime import date, datetime
+from typing import Callable
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -143,8 +144,9 @@ def test_a_locked_reminder_is_skipped_by_another_worker_on_postgresql(engine, db
     assert len(outbox(db)) == 1
 
 
-def test_the_worker_pushes_the_reminder_on_line_the_day_before(db: Database, kb: Knowledge, httpserver: HTTPServer):
-    line = FakeLine(httpserver)
+def remind_and_run_worker(db: Database, kb: Knowledge, httpserver: HTTPServer, line: FakeLine,
+                          before_the_day: Callable[[Engine], None] = lambda engine: None) -> None:
+    """Tap remind, run the worker the day before it is due and then when it is (twice)."""
     settings = line_settings(db.url, httpserver)
     engine = Engine(db, settings, kb)
     tap_remind(engine, "2017-11-01T10:00:00")
@@ -152,15 +154,42 @@ def test_the_worker_pushes_the_reminder_on_line_the_day_before(db: Database, kb:
     worker = Worker(db, settings, kb, clock=lambda: clock["now"])
     worker.run_once()
     assert line.requests(PUSH) == []
+    before_the_day(engine)
     clock["now"] = at("2017-11-16T09:00:30")
     worker.run_once()
     worker.run_once()
+
+
+def test_the_worker_pushes_the_reminder_on_line_the_day_before(db: Database, kb: Knowledge, httpserver: HTTPServer):
+    line = FakeLine(httpserver)
+    remind_and_run_worker(db, kb, httpserver, line)
     pushes = line.requests(PUSH)
     assert len(pushes) == 1
     pushed = parse_push(pushes[0])
     assert pushed.to == LINE_USER
     assert "弁護士等無料相談会" in message_texts([m.to_dict() for m in pushed.messages])
     assert outbox(db)[0].status == "done"
+    assert reminders(db)[0].status == "sent"  # settled: no longer keeps its user from the retention purge
+
+
+def test_a_reminder_whose_push_line_refuses_for_good_is_failed(db: Database, kb: Knowledge, httpserver: HTTPServer):
+    line = FakeLine(httpserver)
+    line.fail(PUSH, 400, {"message": "The property, 'to', in the request body is invalid"})
+    remind_and_run_worker(db, kb, httpserver, line)
+    assert len(line.requests(PUSH)) == 1  # a 400 is not retried
+    assert outbox(db)[0].status == "dead" and reminders(db)[0].status == "failed"
+
+
+def test_a_reminder_queued_for_a_user_who_then_left_is_cancelled(db: Database, kb: Knowledge, httpserver: HTTPServer):
+    line = FakeLine(httpserver)
+
+    def queue_then_leave(engine: Engine) -> None:
+        queue(db, kb, "2017-11-16T09:00:00")
+        engine.deactivate("line", LINE_USER, at("2017-11-16T09:00:10"))
+
+    remind_and_run_worker(db, kb, httpserver, line, before_the_day=queue_then_leave)
+    assert line.requests(PUSH) == []
+    assert outbox(db)[0].status == "done" and reminders(db)[0].status == "cancelled"
 
 
 def test_remind_at_is_the_day_before_at_nine_in_tokyo():
