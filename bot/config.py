@@ -84,4 +84,9 @@ def configure_logging(level: str, stream: TextIO) -> None:
     """Send the log of every module to `stream` at `level`: the time, the process, the level and the logger's name."""
     logging.basicConfig(level=level, stream=stream,
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    # Every turn logs a line: what the format does not show is not gathered for each record either
+    # (the logging HOWTO, "Optimization": the thread, the multiprocessing name, the caller's frame).
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]  # the documented switch for the caller lookup
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not news

@@ -1,6 +1,7 @@
 """A turn's statements on the driver's own connection: what they write reads back the same through the ORM, and back."""
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -10,7 +11,7 @@ from bot.engine import Engine
 from bot.messages import Incoming
 from handlers.base import CreateLead
 from storage import repository
-from storage.db import Database
+from storage.db import Database, json_text
 from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, Reminder, TurnLog, User
 
 from conftest import at
@@ -98,3 +99,17 @@ def test_a_statement_the_driver_cannot_run_is_refused_with_the_reason(db: Databa
     expanding = select(users.c.id).where(users.c.id.in_([1, 2]))  # an IN list SQLAlchemy renders per execution
     with db.driver_connection() as connection, pytest.raises(ValueError, match="expanding IN parameter"):
         connection.run(expanding, {})
+
+
+def test_json_columns_store_what_the_json_module_would_read_back_equal(db: Database) -> None:
+    # orjson writes the JSON columns: keys that are not strings become strings as json.dumps made
+    # them, and Japanese is kept as UTF-8 rather than escaped.
+    value = {1: "一", "nested": [{"2": 2.5}, None, True], "text": "ｾﾐﾅｰ😀"}
+    assert json.loads(json_text(value)) == json.loads(json.dumps(value))
+    assert "ｾﾐﾅｰ😀" in json_text(value)
+    with db.driver_connection() as connection, connection.transaction():
+        read = repository.read_conversation(connection, "line", "U-json", "salt")
+        user = repository.save_conversation(connection, "line", "U-json", read, {"answers": value}, at("2017-11-01T10:00"))
+    with db.transaction() as session:
+        stored = session.get(ConversationRow, user.id)
+    assert stored is not None and stored.state == {"answers": json.loads(json.dumps(value))}

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import certifi
+import orjson
 import pycurl
 import urllib3
 
@@ -182,7 +183,7 @@ class LineClient:
         response_headers = urllib3.HTTPHeaderDict()
         handle.setopt(pycurl.URL, self._api_base_url + path)
         handle.setopt(pycurl.HTTPHEADER, self._headers + [f"{k}: {v}" for k, v in (headers or {}).items()])
-        handle.setopt(pycurl.POSTFIELDS, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        handle.setopt(pycurl.POSTFIELDS, orjson.dumps(body))  # compact UTF-8, as json.dumps(ensure_ascii=False) but faster
         handle.setopt(pycurl.WRITEDATA, response)
         handle.setopt(pycurl.HEADERFUNCTION, lambda line: _read_header(line, response_headers))
         connect, read = timeout
