@@ -180,12 +180,12 @@ class LineClient:
         """POST a JSON body to the Messaging API; raise LineUnavailable / LineRejected if it fails."""
         handle = self._handle()
         response = io.BytesIO()
-        response_headers = urllib3.HTTPHeaderDict()
+        header_lines: list[bytes] = []  # read only when the call failed (Retry-After)
         handle.setopt(pycurl.URL, self._api_base_url + path)
         handle.setopt(pycurl.HTTPHEADER, self._headers + [f"{k}: {v}" for k, v in (headers or {}).items()])
         handle.setopt(pycurl.POSTFIELDS, orjson.dumps(body))  # compact UTF-8, as json.dumps(ensure_ascii=False) but faster
         handle.setopt(pycurl.WRITEDATA, response)
-        handle.setopt(pycurl.HEADERFUNCTION, lambda line: _read_header(line, response_headers))
+        handle.setopt(pycurl.HEADERFUNCTION, header_lines.append)
         connect, read = timeout
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect * 1000))
         handle.setopt(pycurl.TIMEOUT_MS, int(read * 1000))
@@ -200,7 +200,7 @@ class LineClient:
                 raise LineUnavailable(f"LINE {what} failed: libcurl error {code}: {message}") from exc
         status = handle.getinfo(pycurl.RESPONSE_CODE)
         if not 200 <= status < 300:
-            raise _error(what, status, response.getvalue(), response_headers)
+            raise _error(what, status, response.getvalue(), _headers_of(header_lines))
 
     def _handle(self) -> pycurl.Curl:
         """Return this thread's libcurl handle."""
@@ -301,14 +301,17 @@ def _error_message(body: Any) -> str:
     return message[:500]
 
 
-def _read_header(line: bytes, headers: urllib3.HTTPHeaderDict) -> None:
-    """Collect a response header line; a status line starts the headers of a new response (after a 100 Continue)."""
-    text = line.decode("latin-1").strip()
-    if text.startswith("HTTP/"):
-        headers.clear()
-    elif ":" in text:
-        name, _, value = text.partition(":")
-        headers.add(name.strip(), value.strip())
+def _headers_of(lines: list[bytes]) -> urllib3.HTTPHeaderDict:
+    """Return the headers of the last response among these lines (a 100 Continue's come before a status line)."""
+    headers = urllib3.HTTPHeaderDict()
+    for line in lines:
+        text = line.decode("latin-1").strip()
+        if text.startswith("HTTP/"):
+            headers.clear()
+        elif ":" in text:
+            name, _, value = text.partition(":")
+            headers.add(name.strip(), value.strip())
+    return headers
 
 
 def _retry_after(headers: Any) -> float | None:
