@@ -179,3 +179,14 @@ def test_rendered_replies_fit_a_push_request() -> None:
 
 def test_empty_replies_render_nothing() -> None:
     assert render([]) == [] and render([Reply("")]) == []
+
+
+def test_a_card_too_large_for_flex_is_sent_as_text_that_keeps_every_fact() -> None:
+    # A bubble's JSON may not exceed 30 KB (Japanese is 3 bytes a character in UTF-8): rows that
+    # together pass it, though each row alone would fit, make the card go as text.
+    rows = tuple((f"項目{i}", "補助対象経費の説明" * 60) for i in range(20))
+    card = Card(kind="program", title="経営発達補助金", alt_text="経営発達補助金", rows=rows)
+    messages = render([Reply("詳細です。", cards=(card,))])
+    assert all(m["type"] == "text" for m in messages)
+    sent = "".join(m["text"] for m in messages)
+    assert "【経営発達補助金】" in sent and all(f"項目{i}" in sent for i in range(20))
