@@ -16,7 +16,7 @@ from handlers.base import (AddReminder, Conversation, CreateLead, Effect, Forget
 from handlers.replies import Reply
 from knowledge.model import Knowledge
 from storage import repository
-from storage.db import ConnectionLost, Database
+from storage.db import ConnectionLost, Database, DriverConnection
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +87,35 @@ class Engine:
                         handoff_live=self.settings.slack_handoff_enabled, open_lead_id=read.open_lead_id)
             outcome = router.respond(turn)
             saved = self._saved_state(incoming, text, outcome, conversation)
-            with connection.transaction():
-                if incoming.event_id and not repository.claim_event(connection, incoming.channel, incoming.event_id, now):
-                    log.info("duplicate event skipped channel=%s event=%s", incoming.channel, incoming.event_id)
-                    return TurnResult("duplicate", (), duplicate=True)
-                user = repository.save_conversation(connection, incoming.channel, incoming.user_id, read, saved, now)
-                lead_ids = self._apply(connection, user, outcome.effects, conversation, now)
-                repository.log_turn(connection, user, incoming.channel, outcome.intent, outcome.flow,
-                                    outcome.entry_id, outcome.score, now, verdict=outcome.verdict)
+            user, lead_ids = self._save(connection, incoming, read, outcome, conversation, saved)
+        if user is None:
+            log.info("duplicate event skipped channel=%s event=%s", incoming.channel, incoming.event_id)
+            return TurnResult("duplicate", (), duplicate=True)
         log.info("turn channel=%s user=%s intent=%s entry=%s score=%s flow=%s",
                  incoming.channel, user.user_hash[:12], outcome.intent, outcome.entry_id, outcome.score, outcome.flow)
         return TurnResult(outcome.intent, outcome.replies, outcome.flow, outcome.entry_id, outcome.score,
                           lead_ids=tuple(lead_ids))
+
+    def _save(self, connection: DriverConnection, incoming: Incoming, read: repository.ConversationSnapshot,
+              outcome: Outcome, conversation: Conversation, state: dict[str, Any]) -> tuple[repository.TurnUser | None, list[int]]:
+        """Write the turn (its event id claimed, its state, effects and log line); the user is None for a duplicate.
+
+        A turn that only answers (the most common: a question, a questionnaire step) is written in one
+        statement where the database can (PostgreSQL); any other in a transaction.
+        """
+        now = incoming.now
+        line = repository.TurnLine(outcome.intent, outcome.flow, outcome.entry_id, outcome.score, outcome.verdict)
+        questions = [effect for effect in outcome.effects if isinstance(effect, RecordQuestion)]
+        if len(questions) == len(outcome.effects) <= 1 and repository.saves_in_one_statement(connection, read):
+            return repository.save_turn_in_one_statement(connection, incoming.channel, incoming.event_id, read, state,
+                                                         line, questions[0] if questions else None, now), []
+        with connection.transaction():
+            if incoming.event_id and not repository.claim_event(connection, incoming.channel, incoming.event_id, now):
+                return None, []
+            user = repository.save_conversation(connection, incoming.channel, incoming.user_id, read, state, now)
+            lead_ids = self._apply(connection, user, outcome.effects, conversation, now)
+            repository.log_turn(connection, user, incoming.channel, line, now)
+        return user, lead_ids
 
     @staticmethod
     def _saved_state(incoming: Incoming, text: str, outcome: Outcome, conversation: Conversation) -> dict[str, Any]:

@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from sqlalchemy import CursorResult, String, Table, bindparam, cast, delete, insert, literal, or_, select, update
+from sqlalchemy import (CursorResult, String, Table, bindparam, cast, delete, exists, false, func, insert, literal, or_,
+                        select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from handlers.base import CreateLead
+    from handlers.base import CreateLead, RecordQuestion
 
 from storage.db import DriverConnection
-from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, RecordedQuestion, Reminder, TurnLog, User
+from storage.models import (ConversationRow, Lead, OutboxItem, ProcessedEvent, RecordedQuestion, Reminder, TurnLog,
+                            User, UTCDateTime)
 
 OPEN_LEAD_STATUSES = ("queued", "delivered", "claimed")
 
@@ -201,7 +203,7 @@ def save_conversation(session: Executor, platform: str, platform_user_id: str, r
         if not created:
             raise ConversationChanged("the user was created by a concurrent turn")
         user_id = created[0][0]
-    elif read.seen is None or not timedelta(0) <= now - read.seen < LAST_SEEN_RESOLUTION:
+    elif _needs_touch(read, now):
         _rows(session, _TOUCH_USER, {"uid": user_id, "now": now})
     if read.version is None:
         saved = _rows(session, inserts.conversation, {"user_id": user_id, "state": state, "version": 1,
@@ -211,6 +213,102 @@ def save_conversation(session: Executor, platform: str, platform_user_id: str, r
     if not saved:
         raise ConversationChanged("the conversation was saved by a concurrent turn")
     return TurnUser(user_id, read.user_hash)
+
+
+def _needs_touch(read: ConversationSnapshot, now: datetime) -> bool:
+    """Tell whether a turn must update the user's last_seen_at (and make them active again)."""
+    return read.seen is None or not timedelta(0) <= now - read.seen < LAST_SEEN_RESOLUTION
+
+
+@dataclass(frozen=True)
+class TurnLine:
+    """An answered turn's line in turn_log, for statistics: what was answered, never the text."""
+
+    intent: str
+    flow: str | None = None
+    entry_id: str | None = None
+    score: float | None = None
+    verdict: str | None = None  # a finished questionnaire's result
+
+
+def saves_in_one_statement(executor: Executor, read: ConversationSnapshot) -> bool:
+    """Tell whether save_turn_in_one_statement can write this turn: on PostgreSQL, for a user whose conversation exists."""
+    return isinstance(executor, DriverConnection) and executor.dialect.name == "postgresql" and read.version is not None
+
+
+def save_turn_in_one_statement(connection: DriverConnection, platform: str, event_id: str | None,
+                               read: ConversationSnapshot, state: dict[str, Any], line: TurnLine,
+                               question: "RecordQuestion | None", now: datetime) -> TurnUser | None:
+    """Write a turn of a known user as one statement of its own; None if the event was processed already.
+
+    What claim_event, save_conversation, log_turn and record_question write in a transaction, this
+    writes in a single PostgreSQL statement, with no BEGIN and COMMIT: five round trips become one,
+    and on the 2-core bench machine the writes' CPU (the bot's and the server's together) went from
+    ~1.1 to ~0.4 ms a turn, the webhook's throughput up by ~18% (`python3 bench/webhook.py`). A
+    statement is atomic by itself; the order inside it keeps the turn's guarantees:
+
+    - The conversation is updated only if its version is still the one read, and the event id is
+      not among those processed (as of the statement's start). Every other write is made from that
+      update's row: without it nothing is written, and the turn is a duplicate (the id is taken) or
+      must be answered again (another turn saved first).
+    - A concurrent copy of the same event is a turn of the same user: whichever updates the
+      conversation row first holds its lock until it commits, and the other then finds the version
+      changed and answers again, which finds the id taken. Should a copy still claim the id first,
+      the unique key refuses this insert and the whole statement with it: answered again too.
+    """
+    claims, touches = event_id is not None, _needs_touch(read, now)
+    # Parameter names are not those of a column of an updated table: SQLAlchemy would take them as
+    # more columns to set (its column_keys), as it does for Connection.execute.
+    params: dict[str, Any] = {"uid": read.user_id, "read": read.version, "state": state, "now": now,
+                              "log_user_hash": read.user_hash, "log_channel": platform, "log_intent": line.intent,
+                              "log_flow": line.flow, "log_entry_id": line.entry_id, "log_score": line.score,
+                              "log_verdict": line.verdict}
+    if claims:
+        params.update(event_platform=platform, event_id=event_id[:128])  # type: ignore[index]
+    if question is not None:
+        params.update(question_text=question.text, question_reason=question.reason,
+                      question_entry_id=question.best_entry_id, question_score=question.score)
+    try:
+        [(saved, seen)] = connection.run(_one_statement_turn(claims, touches, question is not None), params)
+    except connection.dialect.loaded_dbapi.IntegrityError as exc:
+        raise ConversationChanged("the event was claimed by a concurrent turn") from exc
+    if saved:
+        return TurnUser(read.user_id, read.user_hash)  # type: ignore[arg-type]
+    if seen:
+        return None
+    raise ConversationChanged("the conversation was saved by a concurrent turn")
+
+
+def _insert_from(source: Any, table: Table, **binds: str) -> Any:
+    """Return an INSERT of one row per row of `source`, its columns given as {column: bind parameter name}."""
+    values = [bindparam(name, type_=table.c[column].type).label(column) for column, name in binds.items()]
+    return insert(table).from_select(list(binds), select(*values).select_from(source))
+
+
+@functools.cache
+def _one_statement_turn(claims: bool, touches: bool, records: bool) -> Any:
+    """Build save_turn_in_one_statement's statement (PostgreSQL: data-modifying WITH); it returns (saved, seen)."""
+    now = bindparam("now", type_=UTCDateTime())
+    seen = exists().where(_events.c.platform == bindparam("event_platform"), _events.c.event_id == bindparam("event_id"))
+    saved = (update(_conversations)
+             .where(_conversations.c.user_id == bindparam("uid"), _conversations.c.version == bindparam("read"),
+                    *([~seen] if claims else []))
+             .values(state=bindparam("state"), version=bindparam("read") + 1, updated_at=now)
+             .returning(_conversations.c.user_id).cte("saved"))
+    writes = [_insert_from(saved, _turns, user_hash="log_user_hash", channel="log_channel", intent="log_intent",
+                           flow="log_flow", entry_id="log_entry_id", score="log_score", verdict="log_verdict",
+                           created_at="now").cte("logged")]
+    if claims:
+        writes.append(_insert_from(saved, _events, platform="event_platform", event_id="event_id",
+                                   created_at="now").cte("claimed"))
+    if records:
+        writes.append(_insert_from(saved, _questions, text="question_text", reason="question_reason",
+                                   best_entry_id="question_entry_id", score="question_score",
+                                   created_at="now").cte("recorded"))
+    if touches:
+        writes.append(update(_users).where(_users.c.id == bindparam("uid"), exists(saved.select()))
+                      .values(last_seen_at=now, active=True).cte("touched"))
+    return select(select(func.count()).select_from(saved).scalar_subquery(), seen if claims else false()).add_cte(*writes)
 
 
 def find_user(session: Session, platform: str, platform_user_id: str) -> User | None:
@@ -234,11 +332,11 @@ def record_question(session: Executor, text: str, reason: str, best_entry_id: st
                                       "score": score, "created_at": now})
 
 
-def log_turn(session: Executor, user: UserRef, channel: str, intent: str, flow: str | None,
-             entry_id: str | None, score: float | None, now: datetime, verdict: str | None = None) -> None:
+def log_turn(session: Executor, user: UserRef, channel: str, line: TurnLine, now: datetime) -> None:
     """Log an answered turn for statistics (hashed user, no text)."""
-    _rows(session, _LOG_TURN, {"user_hash": user.user_hash, "channel": channel, "intent": intent, "flow": flow,
-                               "entry_id": entry_id, "score": score, "verdict": verdict, "created_at": now})
+    _rows(session, _LOG_TURN, {"user_hash": user.user_hash, "channel": channel, "intent": line.intent, "flow": line.flow,
+                               "entry_id": line.entry_id, "score": line.score, "verdict": line.verdict,
+                               "created_at": now})
 
 
 def enqueue(session: Executor, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:

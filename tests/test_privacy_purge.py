@@ -47,7 +47,7 @@ def _populate(db: Database) -> None:
         _lead(session, active, "resolved", RECENT, RECENT)
         for when in (OLD, RECENT):
             repository.record_question(session, "天気", "fallback", None, None, when)
-            repository.log_turn(session, active, "line", "faq", None, None, None, when)
+            repository.log_turn(session, active, "line", repository.TurnLine("faq"), when)
             session.add(ProcessedEvent(platform="line", event_id=f"ev-{when.date()}", created_at=when))
             repository.enqueue(session, "push", f"push-{when.date()}", {"text": "こんにちは"}, when)
         session.execute(OutboxItem.__table__.update().values(status="done", done_at=OutboxItem.created_at))

@@ -28,7 +28,7 @@ def test_what_a_turn_writes_on_the_driver_reads_back_the_same_through_the_orm(db
         with connection.transaction():
             assert repository.claim_event(connection, "line", "ev-driver", now)
             user = repository.save_conversation(connection, "line", "U-driver", read, STATE, now)
-            repository.log_turn(connection, user, "line", "faq", None, "subsidy", 0.875, now)
+            repository.log_turn(connection, user, "line", repository.TurnLine("faq", entry_id="subsidy", score=0.875), now)
             assert repository.add_reminder(connection, user, "seminar-a", date(2026, 12, 1), at("2026-11-30T18:00"), now)
             lead_id = repository.create_lead(connection, user, CreateLead("山田", "山田商店", "090", "補助金", "午前"),
                                              ["ほじょきん"], now)

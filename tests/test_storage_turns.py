@@ -1,18 +1,20 @@
 """What a turn writes, on SQLite and PostgreSQL: the user, the conversation, the event claim, the time."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 
 from bot.config import Settings
 from bot.engine import Engine
-from bot.messages import Incoming
+from bot.messages import Incoming, TurnResult
 from knowledge.model import Knowledge
 from storage import repository
 from storage.db import Database
-from storage.models import ConversationRow, ProcessedEvent, TurnLog, User
+from storage.models import ConversationRow, ProcessedEvent, RecordedQuestion, TurnLog, User
 
 from conftest import Chat, at
 
@@ -204,3 +206,99 @@ def test_a_turn_is_answered_when_the_database_dropped_the_pooled_connections(
     with _postgres.transaction() as session:
         row = session.execute(select(ConversationRow)).scalar_one()
     assert row.version == 2 and row.state["memory"]["recent_questions"] == ["補助金", "融資の相談"]
+
+
+# A user's turns as (text, minutes after the first, event id): a fallback (a recorded question), a
+# greeting (no score), a questionnaire started, a redelivered event, and a turn two hours later
+# (last_seen_at updated again).
+TURNS = [("補助金", 0, "1"), ("てんきはどう", 1, "2"), ("こんにちは", 2, "3"), ("こんにちは", 2, "3"),
+         ("補助金の対象か診断したい", 3, "4"), ("やめる", 125, "5")]
+
+
+def written(db: Database, user_id: str) -> dict[str, object]:
+    """Return what the turns of one user wrote, without ids and hashes."""
+    with db.transaction() as session:
+        user = session.execute(select(User).where(User.platform_user_id == user_id)).scalar_one()
+        row = session.get(ConversationRow, user.id)
+        assert row is not None
+        turns = session.execute(select(TurnLog.channel, TurnLog.intent, TurnLog.flow, TurnLog.entry_id, TurnLog.score,
+                                       TurnLog.verdict, TurnLog.created_at)
+                                .where(TurnLog.user_hash == user.user_hash).order_by(TurnLog.id)).all()
+        events = session.execute(select(ProcessedEvent.event_id, ProcessedEvent.created_at)
+                                 .where(ProcessedEvent.event_id.like(f"{user_id}-%")).order_by(ProcessedEvent.id)).all()
+        questions = session.execute(select(RecordedQuestion.text, RecordedQuestion.reason, RecordedQuestion.best_entry_id,
+                                           RecordedQuestion.score, RecordedQuestion.created_at)
+                                    .order_by(RecordedQuestion.id)).all()
+    return {"user": (user.active, user.created_at, user.last_seen_at), "conversation": (row.state, row.version, row.updated_at),
+            "turns": turns, "events": [(event_id.removeprefix(f"{user_id}-"), when) for event_id, when in events],
+            "questions": questions}
+
+
+def test_a_turn_written_in_one_statement_writes_what_a_transaction_writes(
+        db: Database, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite has no data-modifying WITH: every turn is written in a transaction there")
+    one_statement = repository.save_turn_in_one_statement
+    calls: list[str | None] = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args[2])
+        return one_statement(*args, **kwargs)
+
+    def talk(user_id: str) -> list[TurnResult]:
+        return [engine.handle(Incoming("line", user_id, said, at("2026-11-27T10:00") + timedelta(minutes=minutes),
+                                       event_id=f"{user_id}-{event}")) for said, minutes, event in TURNS]
+
+    monkeypatch.setattr(repository, "save_turn_in_one_statement", counted)
+    in_one = talk("U-one")
+    one_statement_written = written(db, "U-one")
+    assert calls == ["U-one-2", "U-one-3", "U-one-3", "U-one-4", "U-one-5"]  # every turn but a new user's first
+    with db.transaction() as session:  # the other user's run records its own questions
+        session.execute(delete(RecordedQuestion))
+    monkeypatch.setattr(repository, "saves_in_one_statement", lambda executor, read: False)
+    in_transactions = talk("U-tx")
+
+    assert [(r.intent, r.duplicate) for r in in_one] == [(r.intent, r.duplicate) for r in in_transactions]
+    assert in_one[3].duplicate and not any(r.duplicate for r in in_one[:3] + in_one[4:])
+    assert written(db, "U-tx") == one_statement_written
+    assert len(one_statement_written["questions"]) == 1 and len(one_statement_written["turns"]) == 5  # type: ignore[arg-type]
+
+
+def test_a_one_statement_turn_whose_event_another_turn_claims_meanwhile_is_a_duplicate(shared_db: Database,
+                                                                                         kb: Knowledge) -> None:
+    # A copy of the event claimed by a turn not yet committed, one that (unlike any real turn) left
+    # the conversation alone: the statement waits on the unique key, is refused when the other
+    # commits, and the turn, answered again, finds the event processed. Nothing of it is written.
+    if shared_db.is_sqlite:
+        pytest.skip("SQLite has no data-modifying WITH: every turn is written in a transaction there")
+    engine = Engine(shared_db, Settings(database_url=shared_db.url), kb)
+    engine.handle(Incoming("line", "U-claimed", "補助金", at("2026-11-27T10:00"), event_id="c-1"))
+    other = Database(shared_db.url)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            with other.transaction() as session:
+                repository.claim_event(session, "line", "c-2", at("2026-11-27T10:01"))
+                session.flush()
+                turn = pool.submit(engine.handle, Incoming("line", "U-claimed", "融資の相談", at("2026-11-27T10:01"),
+                                                           event_id="c-2"))
+                waiting = wait_for_lock(shared_db)
+            result = turn.result(timeout=30)
+        finally:
+            other.dispose()
+    assert waiting, "the turn's statement never waited on the uncommitted claim"
+    assert result.duplicate and result.replies == ()
+    assert count(db=shared_db, model=TurnLog) == 1
+    with shared_db.transaction() as session:
+        assert session.execute(select(ConversationRow.version)).scalar_one() == 1
+
+
+def wait_for_lock(db: Database, timeout: float = 10) -> bool:
+    """Wait until some session of this database waits for a lock; tell whether one did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.engine.connect() as connection:
+            if connection.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND wait_event_type = 'Lock'")).scalar():
+                return True
+        time.sleep(0.02)
+    return False
