@@ -175,17 +175,18 @@ class Engine:
 
 def well_formed(incoming: Incoming) -> Incoming:
     """Drop what a JSON body may escape but the layers below cannot carry: lone surrogates and NUL."""
-    def fix(value: str | None) -> str | None:
-        if value is None:
-            return value
+    def fix(value: str) -> str:
         value = value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
         if value.isascii():
             return value
         # UTF-8 (Sudachi, the database drivers) cannot encode a lone surrogate: make it U+FFFD.
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
-    return dataclasses.replace(incoming, text=fix(incoming.text), postback=fix(incoming.postback),
-                               user_id=fix(incoming.user_id), event_id=fix(incoming.event_id))
+    def fix_optional(value: str | None) -> str | None:
+        return None if value is None else fix(value)
+
+    return dataclasses.replace(incoming, text=fix(incoming.text), postback=fix_optional(incoming.postback),
+                               user_id=fix(incoming.user_id), event_id=fix_optional(incoming.event_id))
 
 
 def now_in_tokyo() -> datetime:

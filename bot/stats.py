@@ -109,17 +109,17 @@ def collect(db: Database, kb: Knowledge, since: datetime | None) -> Stats:
             select(TurnLog.entry_id, func.count().label("n")).where(TurnLog.entry_id.is_not(None), *recent)
             .group_by(TurnLog.entry_id).order_by(func.count().desc(), TurnLog.entry_id).limit(TOP_ENTRIES)).all()
         started, finished = _questionnaires(session, since)
-        verdicts = dict(session.execute(
+        verdicts = {verdict: n for verdict, n in session.execute(
             select(TurnLog.verdict, func.count()).where(TurnLog.verdict.is_not(None), *recent)
-            .group_by(TurnLog.verdict)).all())
+            .group_by(TurnLog.verdict)) if verdict is not None}
         lead_since = [Lead.created_at >= since] if since else []
         leads = dict(session.execute(select(Lead.status, func.count()).where(*lead_since).group_by(Lead.status)).all())
         claims = session.execute(select(Lead.created_at, Lead.claimed_at)
                                  .where(Lead.claimed_at.is_not(None), *lead_since)).all()
-    minutes = [(claimed - created).total_seconds() / 60 for created, claimed in claims]
+    minutes = [(claimed - created).total_seconds() / 60 for created, claimed in claims if claimed is not None]
     return Stats(
         since=since, days=days, intents=intents, answered=with_entry.get(True, 0), suggested=with_entry.get(False, 0),
-        top_entries=tuple((e, kb.entries[e].entry.title if e in kb.entries else e, n) for e, n in top),
+        top_entries=tuple((e, kb.entries[e].entry.title if e in kb.entries else e, n) for e, n in top if e is not None),
         questionnaires_started=started, questionnaires_finished=finished, verdicts=verdicts, leads=leads,
         claimed=len(minutes),
         minutes_to_claim_median=round(statistics.median(minutes), 1) if minutes else None,

@@ -85,9 +85,11 @@ def blueprint(settings: Settings, engine: Engine) -> Blueprint:
             body = request.get_json(silent=True)
         except RecursionError:  # JSON nested deeper than the parser recurses
             body = None
+        if not isinstance(body, dict):
+            return _refused("bad_body")
         problem = _problem(body)
         if problem is not None:
-            return jsonify(error=MESSAGES[problem]), 413 if problem == "too_long" else 400
+            return _refused(problem)
         visitor, new = _visitor()
         try:
             result = engine.handle(Incoming(CHANNEL, visitor, body.get("text") or "", now_in_tokyo(),
@@ -127,10 +129,13 @@ def _refuse_cross_site() -> tuple[Response, int] | None:
     return None
 
 
-def _problem(body: Any) -> str | None:
-    """Return what is wrong with a chat request body, or None."""
-    if not isinstance(body, dict):
-        return "bad_body"
+def _refused(problem: str) -> tuple[Response, int]:
+    """Return the answer to a chat request refused for this problem (see _problem)."""
+    return jsonify(error=MESSAGES[problem]), 413 if problem == "too_long" else 400
+
+
+def _problem(body: dict[str, Any]) -> str | None:
+    """Return what is wrong with a chat request's JSON object, or None."""
     text, postback = body.get("text", ""), body.get("postback")
     if not isinstance(text, str) or (postback is not None and not isinstance(postback, str)):
         return "bad_body"

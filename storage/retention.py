@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import CursorResult, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import ConversationRow, Lead, OutboxItem, ProcessedEvent, RecordedQuestion, Reminder, TurnLog, User
@@ -22,7 +23,8 @@ def purge(session: Session, cutoff: datetime) -> dict[str, int]:
     counts: dict[str, int] = {}
 
     def run(name: str, statement) -> None:  # type: ignore[no-untyped-def]
-        counts[name] = session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
+        result: CursorResult[Any] = session.execute(statement.execution_options(synchronize_session=False))  # type: ignore[assignment]
+        counts[name] = result.rowcount or 0
 
     run("resolved_leads", delete(Lead).where(Lead.status == "resolved",
                                              func.coalesce(Lead.resolved_at, Lead.created_at) < cutoff))

@@ -31,14 +31,15 @@ def post_once(settings: Settings, db: Database, key: str, text: str, now: dateti
     The claim and the post share a transaction: if Slack fails, the claim is rolled back and the
     next attempt (the next reload check, the next worker loop) tries again.
     """
-    if not configured(settings):
+    channel = settings.slack_ops_channel
+    if channel is None or not configured(settings):
         return False
     client = slack.web_client(settings)
     try:
         with db.transaction() as session:
             if not repository.claim_event(session, PLATFORM, key, now):
                 return False
-            client.chat_postMessage(channel=settings.slack_ops_channel, text=slack.escape(text),
+            client.chat_postMessage(channel=channel, text=slack.escape(text),
                                     unfurl_links=False, unfurl_media=False)
     except (SlackApiError, OSError) as exc:
         log.warning("ops notice not posted key=%s error=%s", key, type(exc).__name__)
