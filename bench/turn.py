@@ -4,7 +4,9 @@
     python bench/turn.py --backends sqlite --turns 200
 
 Questions come from the question sets shipped with the tests, asked by 200 users in turn, each
-with a new event id, as the LINE webhook passes them to Engine.handle. Run by hand; nothing asserts.
+with a new event id, as the LINE webhook passes them to Engine.handle. On a PostgreSQL server on
+this machine the server's CPU per turn is shown too (its backends' times in /proc): on the 2-core
+bench machine it is as much as the bot's own. Run by hand; nothing asserts.
 """
 from __future__ import annotations
 
@@ -37,12 +39,25 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def server_cpu_seconds(pids: set[int]) -> float | None:
+    """Return the CPU time the PostgreSQL backends serving these connections used so far (None: not on this machine)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
+
+
 def run(backend: str, turns: int, pg_url: str, kb: Knowledge, workdir: Path) -> None:
     """Answer `turns` questions on one backend and print the cost per turn."""
     url = prepared_database(backend, pg_url, workdir)
     db = Database(url)
     engine = Engine(db, Settings(database_url=url), kb)
     statements = 0
+    server_pids: set[int] = set()
 
     def count(*_: object) -> None:
         nonlocal statements
@@ -61,6 +76,7 @@ def run(backend: str, turns: int, pg_url: str, kb: Knowledge, workdir: Path) -> 
                     return super().execute(*args, **kwargs)
 
             dbapi_connection.cursor_factory = CountingCursor
+            server_pids.add(dbapi_connection.info.backend_pid)
 
     texts = bundled_questions()
     start_of_day = time.time()
@@ -72,16 +88,19 @@ def run(backend: str, turns: int, pg_url: str, kb: Knowledge, workdir: Path) -> 
     for n in range(100):  # warm the caches and the connection pool
         turn(n)
     statements, samples = 0, []
-    cpu = cpu_seconds()
+    cpu, server_cpu = cpu_seconds(), server_cpu_seconds(server_pids)
     for n in range(100, 100 + turns):
         start = time.perf_counter()
         turn(n)
         samples.append((time.perf_counter() - start) * 1000)
     cpu = cpu_seconds() - cpu
+    server_after = server_cpu_seconds(server_pids)
+    server = ("" if db.is_sqlite else ", server CPU n/a (not on this machine)" if server_cpu is None or server_after is None
+              else f", server CPU {1000 * (server_after - server_cpu) / turns:5.2f} ms/turn")
     ordered = sorted(samples)
     print(f"{backend:<10} {turns} turns: median {statistics.median(samples):6.2f} ms, "
           f"p99 {ordered[int(0.99 * (len(ordered) - 1))]:6.2f} ms, CPU {1000 * cpu / turns:6.2f} ms/turn, "
-          f"{statements / turns:4.1f} SQL statements/turn", flush=True)
+          f"{statements / turns:4.1f} SQL statements/turn{server}", flush=True)
     db.dispose()
 
 
