@@ -99,6 +99,11 @@ def _inserts(executor: Executor) -> _Inserts:
     return _inserts_for(_dialect(executor))
 
 
+def _event_key(event_id: str) -> str:
+    """Return a delivery id as processed_events keeps it: cut to the column's width."""
+    return event_id[:_events.c.event_id.type.length]  # type: ignore[attr-defined]
+
+
 def claim_event(session: Executor, platform: str, event_id: str, now: datetime) -> bool:
     """Record a delivery id; False if it was already processed (redelivery or a concurrent twin).
 
@@ -106,7 +111,7 @@ def claim_event(session: Executor, platform: str, event_id: str, now: datetime) 
     and the platform's retry is processed normally. A concurrent twin waits on the unique key
     until this transaction ends, then finds the id taken (or free again, after a rollback).
     """
-    return bool(_rows(session, _inserts(session).event, {"platform": platform, "event_id": event_id[:128],
+    return bool(_rows(session, _inserts(session).event, {"platform": platform, "event_id": _event_key(event_id),
                                                           "created_at": now}))
 
 
@@ -264,7 +269,7 @@ def save_turn_in_one_statement(connection: DriverConnection, platform: str, even
                               "log_flow": line.flow, "log_entry_id": line.entry_id, "log_score": line.score,
                               "log_verdict": line.verdict}
     if claims:
-        params.update(event_platform=platform, event_id=event_id[:128])  # type: ignore[index]
+        params.update(event_platform=platform, event_id=_event_key(event_id))  # type: ignore[arg-type]
     if question is not None:
         params.update(question_text=question.text, question_reason=question.reason,
                       question_entry_id=question.best_entry_id, question_score=question.score)
