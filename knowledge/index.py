@@ -318,7 +318,8 @@ class SearchIndex:
         """Return, for each candidate, the weighted share of the question's characters its keys contain.
 
         A short word counts only when found whole, and a two-character one (ゴミ, イツ) only at a word
-        boundary of the entry. In a long word, characters found four in a row count fully and three
+        boundary of the entry; one of three or four found only across two of the entry's words
+        counts half (ホイク, 保育, in カクホ|イクセイ, 確保・育成). In a long word, characters found four in a row count fully and three
         in a row half: three can be two word ends met by chance.
         """
         total = 0.0
@@ -334,7 +335,8 @@ class SearchIndex:
                 found = [f + weight if left in w or right in w else f for f, w in zip(found, words)]
                 continue
             if len(text) <= 4:
-                found = [f + weight if text in j else f for f, j in zip(found, joined)]
+                found = [f + weight if text in w else f + 0.5 * weight if text in j else f
+                         for f, j, w in zip(found, joined, words)]
                 continue
             for i, entry_words in enumerate(words):
                 if text in entry_words:  # every piece is there: full credit
