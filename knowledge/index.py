@@ -319,8 +319,8 @@ class SearchIndex:
 
         A short word counts only when found whole, and a two-character one (ゴミ, イツ) only at a word
         boundary of the entry; one of three or four found only across two of the entry's words
-        counts half (ホイク, 保育, in カクホ|イクセイ, 確保・育成). In a long word, characters found four in a row count fully and three
-        in a row half: three can be two word ends met by chance.
+        counts half (ホイク, 保育, in カクホ|イクセイ, 確保・育成). In a long word, characters found
+        four in a row count fully and three in a row half: three can be two word ends met by chance.
         """
         total = 0.0
         for segment in segments:
