@@ -64,11 +64,11 @@ def respond(turn: Turn) -> Outcome:
     return fallback(turn, best)
 
 
-def fallback(turn: Turn, closest: Hit | None) -> Outcome:
-    """Say what the bot can help with, and record the question for the admins."""
+def fallback(turn: Turn, closest: Hit | None, text: str | None = None) -> Outcome:
+    """Say what the bot can help with (the knowledge's fallback, unless `text`), and record the question for the admins."""
     record = RecordQuestion(turn.text[:1000], "fallback", closest.entry_id if closest else None,
                             round(closest.score, 3) if closest else None)
-    return Outcome("fallback", (Reply(turn.kb.messages.fallback, choices=menu_choices(turn.kb.messages)),),
+    return Outcome("fallback", (Reply(text or turn.kb.messages.fallback, choices=menu_choices(turn.kb.messages)),),
                    effects=(record,), score=round(closest.score, 3) if closest else None)
 
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import timedelta
 from types import ModuleType
 
-from handlers import eligibility, faq, handoff, privacy, seminars, smalltalk
+from handlers import elsewhere, eligibility, faq, handoff, privacy, seminars, smalltalk
 from handlers.base import Outcome, Turn
 from handlers.replies import Choice, Reply
 from knowledge.text import surface_key, word_keys
@@ -13,6 +13,9 @@ from knowledge.text import surface_key, word_keys
 # A multi-turn flow left idle this long is ended; the user is told when they come back.
 FLOW_TIMEOUT = timedelta(minutes=30)
 
+# Asked first of a new message, each with wants(turn) and respond(turn): a question about another
+# municipality's programs is not to be answered with Iwaki's, nor to start a flow.
+OUT_OF_AREA: list[ModuleType] = [elsewhere]
 # Multi-turn flows, each a module with NAME, wants(turn), start(turn), step(turn) -> Outcome | None
 # (None: the message is not an answer to the pending question) and cancel(turn) -> Outcome.
 FLOWS: list[ModuleType] = [privacy, handoff, eligibility]
@@ -66,6 +69,9 @@ def _route(turn: Turn) -> Outcome:
 
 
 def _route_fresh(turn: Turn) -> Outcome:
+    for check in OUT_OF_AREA:
+        if check.wants(turn):
+            return check.respond(turn)
     for flow in FLOWS:
         if flow.wants(turn):
             return flow.start(turn)

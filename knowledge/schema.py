@@ -130,10 +130,14 @@ class MessagesFile(Strict):
     forget_no_label: Label
     forget_done: NonEmpty
     forget_kept: NonEmpty
+    # The municipalities and prefectures whose programs the bot knows; a question about another
+    # one ("仙台市の融資制度") is told so with `elsewhere`, "{place}" replaced by the place asked about.
+    home_places: list[NonEmpty] = Field(min_length=1)
+    elsewhere: NonEmpty
 
     @model_validator(mode="after")
     def _placeholders_present(self) -> "MessagesFile":
-        for name, placeholder in (("as_of_note", "{as_of}"), ("outdated_note", "{valid_until}")):
+        for name, placeholder in (("as_of_note", "{as_of}"), ("outdated_note", "{valid_until}"), ("elsewhere", "{place}")):
             if placeholder not in getattr(self, name):
                 raise ValueError(f"{name} には {placeholder} を含めてください")
         return self

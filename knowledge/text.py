@@ -75,10 +75,11 @@ def _tokenizer():  # type: ignore[no-untyped-def]
 
 
 @lru_cache(maxsize=4096)
-def _tokens(text: str) -> tuple[tuple[str, str, str], ...]:
-    """Return (surface, reading, part of speech) for each morpheme of NFKC text."""
+def _tokens(text: str) -> tuple[tuple[str, str, str, str], ...]:
+    """Return (surface, reading, part of speech, its third level: 地名 for a place) for each morpheme of NFKC text."""
     return tuple(
-        (m.surface(), m.reading_form(), m.part_of_speech()[0]) for m in _tokenizer().tokenize(text)
+        (m.surface(), m.reading_form(), pos[0], pos[2])
+        for m in _tokenizer().tokenize(text) for pos in (m.part_of_speech(),)
     )
 
 
@@ -102,7 +103,7 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     tokens = [t for t in _tokens(text[:2000]) if t[2] not in ("補助記号", "空白")]
     parts: list[str] = []
     previous_kana = False
-    for i, (surface, reading, pos) in enumerate(tokens):
+    for i, (surface, reading, pos, _) in enumerate(tokens):
         if trusted and pos in _DROP_POS and _HIRAGANA.fullmatch(surface[:1] or "x"):
             # A one-kana "particle" between two hiragana pieces is part of a word typed in kana
             # (しょう/が/く/きん), not a particle.
@@ -124,6 +125,18 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
             parts.append(reading)
         previous_kana = kana
     return tuple(parts), trusted
+
+
+# What follows a place name when a municipality or prefecture is meant (仙台|市, 東京|都).
+_ADMINISTRATIVE_SUFFIXES = {"都", "道", "府", "県", "市", "区", "町", "村"}
+
+
+@lru_cache(maxsize=4096)
+def municipalities(text: str) -> tuple[str, ...]:
+    """Return the municipalities and prefectures a text names, each with its suffix (仙台市, 東京都)."""
+    tokens = _tokens(nfkc(text)[:2000])
+    return tuple(place[0] + suffix[0] for place, suffix in zip(tokens, tokens[1:])
+                 if place[3] == "地名" and suffix[0] in _ADMINISTRATIVE_SUFFIXES)
 
 
 def reading_key(text: str) -> str:

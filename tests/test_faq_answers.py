@@ -114,3 +114,20 @@ def test_greeting_thanks_and_help_get_short_replies_with_the_menu(chat):
 
 def test_a_greeting_followed_by_a_question_is_answered_as_a_question(chat):
     assert chat.say("こんにちは、補助金の上限を教えてください").intent == "faq"
+
+
+@pytest.mark.parametrize("text,place", [("仙台市の中小企業向け融資制度", "仙台市"), ("東京都の事業承継補助金の締め切り", "東京都"),
+                                        ("福島市の創業支援", "福島市")])
+def test_a_question_about_another_municipality_is_not_answered_with_iwakis_programs(chat, text, place):
+    result = chat.say(text)
+    assert result.intent == "fallback" and result.entry_id is None
+    assert f"{place}の制度については、{place}の窓口" in result.text
+    assert "補助金診断" in [c.label for c in result.choices]
+
+
+@pytest.mark.parametrize("text,entry", [("いわき市の経営発達補助金", "management-development-subsidy"),
+                                        ("福島県のよろず支援拠点", "yorozu-support-collaboration"),
+                                        ("本社を東京からいわきに移したい", "headquarters-relocation-incentive")])
+def test_iwaki_its_prefecture_and_a_place_named_in_passing_are_still_answered(chat, text, entry):
+    result = chat.say(text)
+    assert result.intent == "faq" and result.entry_id == entry

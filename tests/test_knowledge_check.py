@@ -83,6 +83,15 @@ def test_a_label_over_twenty_characters_is_refused(kb_copy: Path):
     assert any("20文字まで" in str(p) for p in err.value.problems)
 
 
+def test_an_elsewhere_message_without_its_place_placeholder_is_refused(kb_copy: Path):
+    path = kb_copy / "messages.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("{place}の制度については、{place}の窓口へお問い合わせください。", ""), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as err:
+        Knowledge.load(kb_copy)
+    assert any("elsewhere" in str(p) and "{place}" in str(p) for p in err.value.problems)
+
+
 def test_duplicate_entry_ids_are_refused(kb_copy: Path):
     (kb_copy / "extra.yaml").write_text(
         "as_of: 平成29年度（2017年）\nentries:\n  - id: hamakon\n    title: 重複\n    short_title: 重複\n"
