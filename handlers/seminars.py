@@ -68,6 +68,11 @@ class Question:
         return has_any(self.text, self.calendar.file.words.learn)
 
     @cached_property
+    def whats_on(self) -> bool:
+        """Tell whether the message asks what is on (何かある)."""
+        return has_any(self.text, self.calendar.file.words.whats_on)
+
+    @cached_property
     def recommend(self) -> bool:
         """Tell whether the message asks for a recommendation."""
         return has_any(self.text, self.calendar.file.words.recommend)
@@ -90,11 +95,13 @@ def wants(turn: Turn) -> bool:
     q = understand(turn)
     if q.seminar_word or q.match.named or (q.event_word and _about_something(q)):
         return not _faq_knows_better(turn, q)
-    # Without a seminar word, a wish to learn a seminar topic ("簿記を勉強したい") or a seminar's own
-    # phrase ("ネットで集客") is ours only when the FAQ has no sure answer. A topic with only a time
+    # Without a seminar word, a wish to learn a seminar topic ("簿記を勉強したい"), a seminar's own
+    # phrase ("ネットで集客"), or a period with a topic or a "what is on" ("ちざい 今月", "来週なにか
+    # ある？") is ours only when the FAQ has no sure answer. A topic with only a question of when
     # ("確定申告の締め切りはいつ？") is not: it is rarely about a seminar.
     specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords))
-    if (q.match.is_topical and q.learn_word) or specific:
+    dated = q.period is not None and (q.match.is_topical or q.whats_on)
+    if (q.match.is_topical and q.learn_word) or specific or dated:
         return not faq.is_confident(turn.kb.index.search(turn.text, limit=2))
     return False
 

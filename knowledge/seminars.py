@@ -97,6 +97,7 @@ class Words(Strict):
     learn: list[NonEmpty] = Field(min_length=1)
     recommend: list[NonEmpty] = Field(min_length=1)
     calendar: list[NonEmpty] = Field(min_length=1)  # words about the calendar itself (カレンダー, 一覧)
+    whats_on: list[NonEmpty] = []  # "what is on" (何かある): with a time (今月), a question about the calendar
 
 
 # Placeholders each wording may use; anything else is refused when the file loads.

@@ -205,3 +205,20 @@ def test_with_a_feed_address_the_detail_links_the_seminars_own_ics(tmp_path):
                                     postback="seminars:detail:ip-expert-consultation"))
     card = outcome.replies[0].cards[0]
     assert any(b.url == "https://bot.example.jp/seminars/ip-expert-consultation.ics" for b in card.buttons)
+
+
+def test_a_period_with_what_is_on_and_no_seminar_word_lists_that_period(engine):
+    result = Chat(engine, now="2017-10-16T09:00:00").say("来週なにかある？")
+    assert result.intent == "seminars"
+    assert [card.subtitle for card in seminar_cards(result)] == ["2017年10月25日(水)", "2017年10月27日(金)"]
+
+
+def test_a_topic_typed_in_kana_with_a_month_lists_that_months_session(engine):
+    result = Chat(engine, now="2018-03-01T09:00:00").say("ちざい 今月")
+    assert result.intent == "seminars"
+    assert "3/17" in result.text and "2/24" not in result.text
+
+
+@pytest.mark.parametrize("text", ["今月の天気", "来週の為替レート"])
+def test_a_period_alone_with_other_things_is_not_a_seminar_question(engine, text):
+    assert Chat(engine, now="2017-10-16T09:00:00").say(text).intent == "fallback"
