@@ -65,7 +65,7 @@ def respond(turn: Turn) -> Outcome:
 
 
 def fallback(turn: Turn, closest: Hit | None, text: str | None = None) -> Outcome:
-    """Say what the bot can help with (the knowledge's fallback, unless `text`), and record the question for the admins."""
+    """Say what the bot can help with (`text`, else the knowledge's fallback); record the question for the admins."""
     record = RecordQuestion(turn.text[:1000], "fallback", closest.entry_id if closest else None,
                             round(closest.score, 3) if closest else None)
     return Outcome("fallback", (Reply(text or turn.kb.messages.fallback, choices=menu_choices(turn.kb.messages)),),
