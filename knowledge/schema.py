@@ -137,7 +137,8 @@ class MessagesFile(Strict):
 
     @model_validator(mode="after")
     def _placeholders_present(self) -> "MessagesFile":
-        for name, placeholder in (("as_of_note", "{as_of}"), ("outdated_note", "{valid_until}"), ("elsewhere", "{place}")):
+        for name, placeholder in (("as_of_note", "{as_of}"), ("outdated_note", "{valid_until}"),
+                                  ("elsewhere", "{place}")):
             if placeholder not in getattr(self, name):
                 raise ValueError(f"{name} には {placeholder} を含めてください")
         return self

@@ -76,7 +76,7 @@ def _tokenizer():  # type: ignore[no-untyped-def]
 
 @lru_cache(maxsize=4096)
 def _tokens(text: str) -> tuple[tuple[str, str, str, str], ...]:
-    """Return (surface, reading, part of speech, its third level: 地名 for a place) for each morpheme of NFKC text."""
+    """Return (surface, reading, part of speech, its third level: 地名 for a place) for each NFKC morpheme."""
     return tuple(
         (m.surface(), m.reading_form(), pos[0], pos[2])
         for m in _tokenizer().tokenize(text) for pos in (m.part_of_speech(),)
@@ -131,9 +131,11 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
 _ADMINISTRATIVE_SUFFIXES = {"都", "道", "府", "県", "市", "区", "町", "村"}
 
 
-@lru_cache(maxsize=4096)
 def municipalities(text: str) -> tuple[str, ...]:
-    """Return the municipalities and prefectures a text names, each with its suffix (仙台市, 東京都)."""
+    """Return the municipalities and prefectures a text names, each with its suffix (仙台市, 東京都).
+
+    Its morphemes are tokenised once per text, in the cache reading_tokens() uses too.
+    """
     tokens = _tokens(nfkc(text)[:2000])
     return tuple(place[0] + suffix[0] for place, suffix in zip(tokens, tokens[1:])
                  if place[3] == "地名" and suffix[0] in _ADMINISTRATIVE_SUFFIXES)
