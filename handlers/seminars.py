@@ -99,11 +99,21 @@ def wants(turn: Turn) -> bool:
     # phrase ("ネットで集客"), or a period with a topic or a "what is on" ("ちざい 今月", "来週なにか
     # ある？") is ours only when the FAQ has no sure answer. A topic with only a question of when
     # ("確定申告の締め切りはいつ？") is not: it is rarely about a seminar.
+    if q.match.is_topical and (q.when_word or q.period is not None) and _scheduled(turn, q):
+        # "知財の相談 次いつ", "弁護士の無料相談はいつ？": a date of the topic's sessions is asked and there
+        # is one to give, which an organiser's contact card would not.
+        return not _faq_knows_better(turn, q)
     specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords))
     dated = q.period is not None and (q.match.is_topical or q.whats_on)
     if (q.match.is_topical and q.learn_word) or specific or dated:
         return not faq.is_confident(turn.kb.index.search(turn.text, limit=2))
     return False
+
+
+def _scheduled(turn: Turn, q: Question) -> bool:
+    """Tell whether a seminar the question is about takes place in its period (from today when it names none)."""
+    today = today_in_tokyo(turn.now)
+    return bool(_upcoming(q.calendar.select(q.match), q.period or Period(today, None, ""), today))
 
 
 def _about_something(q: Question) -> bool:

@@ -222,3 +222,22 @@ def test_a_topic_typed_in_kana_with_a_month_lists_that_months_session(engine):
 @pytest.mark.parametrize("text", ["今月の天気", "来週の為替レート"])
 def test_a_period_alone_with_other_things_is_not_a_seminar_question(engine, text):
     assert Chat(engine, now="2017-10-16T09:00:00").say(text).intent == "fallback"
+
+
+@pytest.mark.parametrize("now, text, next_session", [
+    ("2017-06-01T09:00:00", "弁護士の無料相談はいつ？", "8/25"),
+    ("2017-06-01T09:00:00", "弁護士に無料で相談できる日ある？", "8/25"),
+    ("2017-06-01T09:00:00", "知財の相談 次いつ", "6/30"),
+    ("2017-06-01T09:00:00", "知財相談の日程", "6/30"),
+    ("2018-02-01T09:00:00", "来月の知財相談", "3/17"),
+])
+def test_a_date_asked_of_a_topics_consultation_gets_its_next_session_not_the_organisers_card(engine, now, text,
+                                                                                              next_session):
+    result = Chat(engine, now=now).say(text)
+    assert result.intent == "seminars"
+    assert next_session in result.text and seminar_cards(result)
+
+
+def test_a_date_asked_of_a_topic_with_nothing_ahead_is_left_to_the_organisers_card(engine):
+    result = Chat(engine, now="2026-11-27T10:00:00").say("弁護士の無料相談はいつ？")
+    assert result.intent == "faq" and "0246-21-7570" in result.text
