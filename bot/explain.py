@@ -32,6 +32,7 @@ class Explanation:
 
     question: str
     trace: KeyTrace
+    words: tuple[str, ...]  # what the question is matched by (a run of kana split into the knowledge's words)
     matches: tuple[Match, ...]
     decision: str  # answer, suggest, fallback, or the intent of a capability that took the message first
     intent: str
@@ -60,8 +61,8 @@ def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> 
         decision = "answer" if outcome.entry_id else "suggest"
     else:
         decision = outcome.intent
-    return Explanation(question, kb.index.vocabulary.trace(question), matches, decision, outcome.intent,
-                       outcome.entry_id)
+    return Explanation(question, kb.index.vocabulary.trace(question), tuple(kb.index.words(question)), matches,
+                       decision, outcome.intent, outcome.entry_id)
 
 
 def _source_text(kb: Knowledge, entry_id: str, key: str) -> str | None:
@@ -91,7 +92,7 @@ def render(explanation: Explanation) -> str:
         lines.append("同義語：（使われていません）")
     if e.removed:
         lines.append("省いた言い回し：" + "、".join(e.removed))
-    lines.append(f"照合に使う形：{t.key or '（なし）'}")
+    lines.append(f"照合に使う形：{SEPARATOR.join(e.words) or '（なし）'}")
     lines.append("")
     if e.matches:
         lines.append(f"近い項目（点数 = {COVERAGE_WEIGHT:g}×網羅度 + {SIMILARITY_WEIGHT:g}×類似度）：")

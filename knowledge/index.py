@@ -222,6 +222,9 @@ class SearchIndex:
                 cols.append(col)
                 doc_freq[col] = doc_freq.get(col, 0) + 1
         self._grams = grams
+        # Every word of the knowledge's keys: what a question typed in kana alone is split into.
+        self._known_words = {w for joined in self._words for w in joined.split(SEPARATOR) if len(w) >= 2}
+        self._longest_word = max(map(len, self._known_words), default=0)
         # Every key of an entry in one string, so "is this trigram in the entry" is one `in`.
         self._joined = ["|".join(k for k, _ in keys) for keys in entry_keys]
         trigram_df: dict[str, int] = {}
@@ -292,7 +295,7 @@ class SearchIndex:
         else:
             candidates = np.arange(len(matched))
         q_surface = surface_key(question)
-        segments = [_Segment.of(seg, self._position_weights(seg)) for seg in segmented.split(SEPARATOR)]
+        segments = [_Segment.of(seg, self._position_weights(seg)) for seg in self._words_of(question, segmented)]
         rows = candidates[matched[candidates] > 0].tolist()
         coverages = self._coverages(segments, rows)
         similarities = self._similarities(query, q_surface, rows)
@@ -302,6 +305,49 @@ class SearchIndex:
             hits.append(Hit(self.entry_ids[row], score, coverage, similarity, best))
         hits.sort(key=lambda h: -h.score)
         return tuple(hits)
+
+    def words(self, question: str) -> list[str]:
+        """Return the words a question is matched by (`sme-bot kb explain` shows them)."""
+        return self._words_of(question, self.vocabulary.key(question))
+
+    def _words_of(self, question: str, key: str) -> list[str]:
+        words = key.split(SEPARATOR)
+        if reading_tokens(question)[1]:
+            return words
+        # Typed in kana only: the key came with no word boundaries.
+        return [word for piece in words for word in self._split_kana(piece)]
+
+    def _split_kana(self, text: str) -> list[str]:
+        """Split a run of kana into the knowledge's own words and what lies between them (シンサカイ|ハ|イツ).
+
+        Of all splits, the one whose known words cover the most characters, in the fewest pieces.
+        """
+        if len(text) <= 4 or text in self._known_words:
+            return [text]
+        # best[i]: (characters covered, -pieces, where the last piece starts, whether it is a word) for text[:i]
+        best: list[tuple[int, int, int, bool]] = [(0, 0, 0, False)] + [(-1, 0, 0, False)] * len(text)
+        for i in range(len(text)):
+            covered, pieces, _, word = best[i]
+            # One character not in a word: a new piece unless it extends the characters before it.
+            step = (covered, pieces - (1 if word or i == 0 else 0), i, False)
+            if step[:2] > best[i + 1][:2]:
+                best[i + 1] = step
+            for j in range(i + 2, min(len(text), i + self._longest_word) + 1):
+                if text[i:j] in self._known_words:
+                    step = (covered + j - i, pieces - 1, i, True)
+                    if step[:2] > best[j][:2]:
+                        best[j] = step
+        if best[-1][0] == 0:
+            return [text]
+        out, end = [], len(text)
+        while end > 0:
+            covered, pieces, start, word = best[end]
+            if not word:  # walk back over the characters of a non-word piece
+                while start > 0 and not best[start][3] and best[start][0] == covered:
+                    start = best[start][2]
+            out.append(text[start:end])
+            end = start
+        return out[::-1]
 
     def _position_weights(self, segment: str) -> list[float]:
         """Weigh each character of a word by how rare the knowledge's trigrams around it are."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.explain import explain
+from bot.explain import explain, render
 from bot.question_sets import Question, judge
 from bot.messages import Reply, TurnResult
 from knowledge.loader import BUNDLED_DIR
@@ -97,6 +97,12 @@ def test_explain_shows_readings_synonyms_scores_and_the_decision(kb: Knowledge):
     assert 0 < best.coverage <= 1 and 0 < best.similarity <= 1 and best.matched_key
     assert best.matched_text in kb.entries["scholarship-repayment"].entry.keywords + kb.entries["scholarship-repayment"].entry.questions
     assert e.decision == "answer" and e.entry_id == "scholarship-repayment"
+
+
+def test_explain_shows_the_words_a_question_typed_in_kana_is_split_into(kb: Knowledge):
+    e = explain(kb, "ほじょきんはいくら", at("2026-11-27T10:00:00"))
+    assert e.words == ("ホジョキン", "ハ", "イクラ")  # the knowledge's words, and the particle between
+    assert "照合に使う形：ホジョキン|ハ|イクラ" in render(e)
 
 
 def test_explain_names_the_synonym_rule_that_applied(kb: Knowledge):

@@ -63,6 +63,17 @@ def test_hiragana_only_reaches_the_program(chat):
     assert chat.say("しょうがくきん").entry_id == "scholarship-repayment"
 
 
+@pytest.mark.parametrize("text, entry, fact", [
+    ("ほじょりつは？", "management-development-subsidy", "3分の2"),
+    ("しんこうかいぎのしだい", "meeting-2017-11-30", "開会"),
+    ("ききんはだれがおかねだしたの", "promotion-fund", "商工会議所"),
+    ("ほんしゃをうつしたらさんねんでいくらもらえる", "headquarters-relocation-incentive", "600万円"),
+])
+def test_a_whole_question_typed_in_hiragana_is_answered_with_the_fact(chat, text, entry, fact):
+    result = chat.say(text)
+    assert result.entry_id == entry and fact in result.text
+
+
 def test_half_width_katakana_reaches_the_program(chat):
     assert chat.say("ｹｲｴｲﾊｯﾀﾂﾎｼﾞｮｷﾝ").entry_id == "management-development-subsidy"
 
