@@ -21,9 +21,14 @@ configure_logging(Settings.from_env().log_level, sys.stdout)
 
 wsgi_app = "bot.app:create_app()"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
+# Two workers per core, of two threads each. A webhook is about 2 ms of Python on the CPU, where a
+# process's threads take turns (one GIL), then a wait for LINE's reply API, which a second thread
+# covers. On the 2-core bench machine (bench/webhook.py, SQLite, 32 connections) four workers of two
+# threads served 1,207 webhooks/s (25% of the bare endpoint) where two of four served 1,096 (18%), with
+# as many requests in progress at once. WEB_CONCURRENCY (set by Heroku per dyno size) overrides.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * len(os.sched_getaffinity(0)))
 worker_class = "gthread"
-threads = 4
+threads = 2
 preload_app = True
 # gunicornc's control socket: nothing here uses it, and it is one more thread in the master, stopped
 # and restarted around every fork, at a path every gunicorn on the machine shares by default.

@@ -1,8 +1,8 @@
-"""The web process exactly as the Procfile starts it: gunicorn builds the app once, then forks two workers.
+"""The web process exactly as the Procfile starts it: gunicorn builds the app once, then forks its workers.
 
 Nothing the master opened while building the app may be shared by the workers it forks: several
-signed LINE webhooks, sent at once so that both workers and several of their threads answer, are
-each answered and their turns stored. A database connection inherited by both workers would mix
+signed LINE webhooks, sent at once so that every worker and several threads answer, are
+each answered and their turns stored. A database connection inherited by two workers would mix
 their traffic; a Sudachi tokenizer shared by threads would refuse to tokenise.
 """
 from __future__ import annotations
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REPLY = "/v2/bot/message/reply"
 QUESTION = "補助金の上限はいくらですか"
 ANSWER = "50万円"  # the subsidy's upper limit, in the answer to QUESTION
-WORKERS = 2  # WEB_CONCURRENCY unset: the config's default
-AT_ONCE = 8  # webhooks sent together: more than one worker's threads (the config's `threads = 4`)
+WORKERS = 2 * len(os.sched_getaffinity(0))  # WEB_CONCURRENCY unset: the config's default, two per core
+AT_ONCE = 8  # webhooks sent together: more than one worker's threads (the config's `threads = 2`)
 MAX_BATCHES = 20  # batches sent at most while waiting for the second worker to answer one
 # How long to wait for something that happens at once, before giving up (never reached when it passes).
 SAFETY_TIMEOUT = 120.0
@@ -149,7 +149,7 @@ def post_webhook(url: str, body: bytes) -> int:
         return response.status
 
 
-def test_the_procfile_web_process_preloads_and_both_workers_answer_and_store_turns(
+def test_the_procfile_web_process_preloads_and_every_worker_answers_and_stores_turns(
         web: WebProcess, line: FakeLine, shared_db: Database) -> None:
     workers = web.worker_pids()
     assert len(workers) == WORKERS
@@ -161,7 +161,7 @@ def test_the_procfile_web_process_preloads_and_both_workers_answer_and_store_tur
             sent += AT_ONCE
             if web.webhook_pids() == workers:
                 break
-    assert web.webhook_pids() == workers, "both workers answered webhooks"
+    assert web.webhook_pids() == workers, "every worker answered webhooks"
 
     replies = {body["replyToken"]: message_texts(body["messages"]) for body in line.bodies(REPLY)}
     assert set(replies) == {f"reply-{n}" for n in range(sent)}, "every webhook was replied to, once"
