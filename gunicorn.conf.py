@@ -21,11 +21,12 @@ configure_logging(Settings.from_env().log_level, sys.stdout)
 
 wsgi_app = "bot.app:create_app()"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-# Two workers per core, of two threads each. A webhook is about 2 ms of Python on the CPU, where a
-# process's threads take turns (one GIL), then a wait for LINE's reply API, which a second thread
-# covers. On the 2-core bench machine (bench/webhook.py, SQLite, 32 connections) four workers of two
-# threads served 1,207 webhooks/s (25% of the bare endpoint) where two of four served 1,096 (18%), with
-# as many requests in progress at once. WEB_CONCURRENCY (set by Heroku per dyno size) overrides.
+# Two workers per core (gunicorn's docs advise 2-4), of two threads each. A webhook is about 2 ms of
+# Python on the CPU, where a process's threads take turns (one GIL), then a wait for LINE's reply API,
+# which the second thread covers. On the 2-core bench machine, under 32 connections with both layouts
+# serving and loaded in turn, four workers of two threads answered 1,070 webhooks/s with a p99 of 57 ms
+# where two of four answered 1,041 with 77 ms, as many in progress at once; they hold ~80 MB more in
+# all (PSS). WEB_CONCURRENCY (which Heroku sets per dyno size) overrides the count.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * len(os.sched_getaffinity(0)))
 worker_class = "gthread"
 threads = 2
