@@ -1,4 +1,6 @@
 """Japanese text keys: width, kana, readings, IME homophones."""
+import pytest
+
 from knowledge.text import bigrams, nfkc, reading_key, reading_tokens, surface_key, to_hiragana, to_katakana
 
 
@@ -54,3 +56,9 @@ def test_a_kana_word_inside_a_kanji_question_keeps_all_its_sounds():
 
 def test_a_kana_word_split_by_sudachi_is_one_word():
     assert "ショウケイ" in reading_tokens("事業しょうけいの窓口")[0]
+
+
+@pytest.mark.parametrize("text", ["補助金の上限ｗ", "補助金の上限www", "補助金の上限笑", "補助金の上限（笑）", "ほじょきんのじょうげんｗｗ"])
+def test_laughter_after_a_question_is_not_read_as_part_of_it(text):
+    plain = "ほじょきんのじょうげん" if text.startswith("ほ") else "補助金の上限"
+    assert reading_key(text) == reading_key(plain)
