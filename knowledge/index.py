@@ -6,6 +6,7 @@ those are scored string by string. Scores are in [0, 1].
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ _ONE_BYTE = {**{c: c - 0x30A0 + 0x80 for c in range(0x30A0, 0x3100)},
 # entry explains (coverage) against how close the question is to the single closest example.
 COVERAGE_WEIGHT = 0.5
 SIMILARITY_WEIGHT = 0.5
+# A synonym variant of this many characters or fewer is folded only as a whole word (see _fold_synonyms).
+SHORT_VARIANT = 3
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Vocabulary:
                 position += len(token)
                 cuts.add(position)
         if self.replacements:
-            reading, cuts = self._fold_synonyms(reading, cuts)
+            reading, cuts, _ = self._fold_synonyms(reading, cuts, trusted)
         reading, cuts = self._strip_noise(reading, cuts)
         pieces, last = [], 0
         for cut in sorted(c for c in cuts if 0 < c < len(reading)):
@@ -106,16 +109,27 @@ class Vocabulary:
         pieces.append(reading[last:])
         return SEPARATOR.join(p for p in pieces if p)
 
-    def _fold_synonyms(self, reading: str, cuts: set[int]) -> tuple[str, set[int]]:
-        """Replace variants by their canonical reading; boundaries inside a replaced variant go."""
+    def _fold_synonyms(self, reading: str, cuts: set[int], trusted: bool) -> tuple[str, set[int], list[tuple[str, str]]]:
+        """Replace variants by their canonical reading; boundaries inside a replaced variant go.
+
+        A short variant (公庫, コウコ) is replaced only as a whole word: inside a longer one it is
+        another word's sounds (高校, コウコウ; 広告, コウコク). In a trusted split that is a word
+        between two boundaries; a run typed in kana has none yet, and the index folds its words
+        once it has split it (fold_word). Also returns the (variant, canonical) rules applied.
+        """
         out: list[str] = []
         new_cuts: set[int] = set()
+        applied: list[tuple[str, str]] = []
         source = target = 0
+        bounds = cuts | {0, len(reading)}
         for m in self._pattern().finditer(reading):
+            if len(m.group(0)) <= SHORT_VARIANT and not (trusted and m.start() in bounds and m.end() in bounds):
+                continue
             out.append(reading[source:m.start()])
             new_cuts.update(c - source + target for c in cuts if source < c <= m.start())
             target += m.start() - source
             canonical = self._map()[m.group(0)]
+            applied.append((m.group(0), canonical))
             out.append(canonical)
             target += len(canonical)
             source = m.end()
@@ -123,7 +137,15 @@ class Vocabulary:
                 new_cuts.add(target)
         out.append(reading[source:])
         new_cuts.update(c - source + target for c in cuts if c > source)
-        return "".join(out), new_cuts
+        return "".join(out), new_cuts, applied
+
+    def fold_word(self, word: str) -> str:
+        """Return a whole word's canonical reading if it is a short variant (as a trusted split's word is folded)."""
+        return self._map().get(word, word) if len(word) <= SHORT_VARIANT else word
+
+    def short_variants(self) -> set[str]:
+        """Return the readings of the short variants, which fold only as whole words."""
+        return {variant for variant, _ in self.replacements if len(variant) <= SHORT_VARIANT}
 
     def _strip_noise(self, reading: str, cuts: set[int]) -> tuple[str, set[int]]:
         """Drop noise phrases at either end ("…について教えて", "すみません…"), never inside a word."""
@@ -146,13 +168,14 @@ class Vocabulary:
 
     def trace(self, text: str) -> "KeyTrace":
         """Return how a text becomes its key: reading, synonym rules applied, key (for `sme-bot kb explain`)."""
-        reading = "".join(reading_tokens(text)[0])  # what key() starts from
-        synonyms: tuple[tuple[str, str], ...] = ()
+        tokens, trusted = reading_tokens(text)
+        reading = "".join(tokens)  # what key() starts from
+        synonyms: list[tuple[str, str]] = []
         folded = reading
         if reading and self.replacements:
-            synonyms = tuple((m.group(0), self._map()[m.group(0)]) for m in self._pattern().finditer(reading))
-            folded = self._pattern().sub(lambda m: self._map()[m.group(0)], reading)
-        return KeyTrace(reading, synonyms, folded, self.key(text))
+            cuts = set(itertools.accumulate(len(t) for t in tokens[:-1])) if trusted else set()
+            folded, _, synonyms = self._fold_synonyms(reading, cuts, trusted)
+        return KeyTrace(reading, tuple(synonyms), folded, self.key(text))
 
     def _map(self) -> dict[str, str]:
         cached = self.__dict__.get("_map_cache")
@@ -224,6 +247,7 @@ class SearchIndex:
         self._grams = grams
         # Every word of the knowledge's keys: what a question typed in kana alone is split into.
         self._known_words = {w for joined in self._words for w in joined.split(SEPARATOR) if len(w) >= 2}
+        self._known_words |= vocabulary.short_variants()  # folded once a kana run is split (_words_of)
         self._longest_word = max(map(len, self._known_words), default=0)
         # Every key of an entry in one string, so "is this trigram in the entry" is one `in`.
         self._joined = ["|".join(k for k, _ in keys) for keys in entry_keys]
@@ -276,8 +300,8 @@ class SearchIndex:
 
     def rank(self, question: str) -> tuple[Hit, ...]:
         """Rank every candidate entry for a question, best first, without the cache."""
-        segmented = self.vocabulary.key(question)
-        query = segmented.replace(SEPARATOR, "")
+        words = self._words_of(question, self.vocabulary.key(question))
+        query = "".join(words)
         if not query:
             return ()
         cols = [col for col in map(self._grams.get, bigrams(query)) if col is not None]
@@ -295,7 +319,7 @@ class SearchIndex:
         else:
             candidates = np.arange(len(matched))
         q_surface = surface_key(question)
-        segments = [_Segment.of(seg, self._position_weights(seg)) for seg in self._words_of(question, segmented)]
+        segments = [_Segment.of(word, self._position_weights(word)) for word in words if word]
         rows = candidates[matched[candidates] > 0].tolist()
         coverages = self._coverages(segments, rows)
         similarities = self._similarities(query, q_surface, rows)
@@ -314,8 +338,8 @@ class SearchIndex:
         words = key.split(SEPARATOR)
         if reading_tokens(question)[1]:
             return words
-        # Typed in kana only: the key came with no word boundaries.
-        return [word for piece in words for word in self._split_kana(piece)]
+        # Typed in kana only: the key came with no word boundaries, and its short synonyms unfolded.
+        return [self.vocabulary.fold_word(word) for piece in words for word in self._split_kana(piece)]
 
     def _split_kana(self, text: str) -> list[str]:
         """Split a run of kana into the knowledge's own words and what lies between them (シンサカイ|ハ|イツ).

@@ -105,6 +105,11 @@ def test_explain_shows_the_words_a_question_typed_in_kana_is_split_into(kb: Know
     assert "照合に使う形：ホジョキン|ハ|イクラ" in render(e)
 
 
+def test_explain_names_only_the_synonym_rules_that_applied(kb: Knowledge):
+    assert [variant for variant, _ in explain(kb, "公庫の融資", at("2026-11-27T10:00:00")).trace.synonyms] == ["コウコ"]
+    assert not explain(kb, "高校生の企画", at("2026-11-27T10:00:00")).trace.synonyms  # コウコ inside コウコウ
+
+
 def test_explain_names_the_synonym_rule_that_applied(kb: Knowledge):
     group = next(g for g in kb.synonyms.groups
                  if kb.index.vocabulary.trace(g[1]).synonyms)

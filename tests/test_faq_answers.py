@@ -108,6 +108,12 @@ def test_the_in_scope_questions_retyped_in_hiragana_are_still_answered(engine):
     assert len(cases) > 150 and 1 - len(failures) / len(cases) >= REQUIRED_KANA_ACCURACY, "\n".join(failures)
 
 
+@pytest.mark.parametrize("text", ["公庫の融資", "こうこのゆうし", "公庫に電話したい"])
+def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
+    # 公庫 (コウコ) is a word of its own here, and not inside 高校生 (コウコウセイ) of another entry.
+    assert chat.say(text).entry_id == "desk-jfc"
+
+
 def test_half_width_katakana_reaches_the_program(chat):
     assert chat.say("ｹｲｴｲﾊｯﾀﾂﾎｼﾞｮｷﾝ").entry_id == "management-development-subsidy"
 
