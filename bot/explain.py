@@ -31,6 +31,7 @@ class Explanation:
     """What the bot made of a question and what it decided."""
 
     question: str
+    matched: str  # what of it was ranked: the whole, or its question after the asker's context
     trace: KeyTrace
     words: tuple[str, ...]  # what the question is matched by (a run of kana split into the knowledge's words)
     matches: tuple[Match, ...]
@@ -50,7 +51,8 @@ class Explanation:
 
 def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> Explanation:
     """Trace a question through the matcher and the router, as a fresh user would send it."""
-    hits = kb.index.search(question, limit=shown)
+    matched = faq.question_part(kb, question)
+    hits = kb.index.search(matched, limit=shown)
     matches = tuple(
         Match(h.entry_id, kb.entries[h.entry_id].entry.title, kb.entries[h.entry_id].file, h.score, h.coverage,
               h.similarity, h.best_key, _source_text(kb, h.entry_id, h.best_key))
@@ -61,7 +63,7 @@ def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> 
         decision = "answer" if outcome.entry_id else "suggest"
     else:
         decision = outcome.intent
-    return Explanation(question, kb.index.vocabulary.trace(question), tuple(kb.index.words(question)), matches,
+    return Explanation(question, matched, kb.index.vocabulary.trace(matched), tuple(kb.index.words(matched)), matches,
                        decision, outcome.intent, outcome.entry_id)
 
 
@@ -85,7 +87,10 @@ _DECISIONS = {
 def render(explanation: Explanation) -> str:
     """Write the explanation in Japanese for an admin at a terminal."""
     e, t = explanation, explanation.trace
-    lines = [f"質問：{e.question}", f"読み：{t.reading or '（なし）'}"]
+    lines = [f"質問：{e.question}"]
+    if e.matched != e.question:
+        lines.append(f"照合した部分：{e.matched}（全体では答えが定まらないため、前置きを除いた質問の部分で照合しました）")
+    lines.append(f"読み：{t.reading or '（なし）'}")
     if t.synonyms:
         lines.append("同義語：" + "、".join(f"{variant} → {canonical}" for variant, canonical in t.synonyms))
     else:

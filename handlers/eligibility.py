@@ -313,11 +313,8 @@ def _is_another_question(turn: Turn) -> bool:
     if _has_question_marker(turn.text, rules(turn.kb)) or smalltalk.wants(turn):
         return True
     # A number is an attempt at an answer ("90" for 90万円), however well it matches a phone number in the FAQ.
-    hits = [] if read.has_number(turn.text) else turn.kb.index.search(turn.text, limit=2)
-    if hits:
-        lead = hits[0].score - (hits[1].score if len(hits) > 1 else 0.0)
-        if hits[0].score >= faq.SURE_AT or (hits[0].score >= faq.ANSWER_AT and lead >= faq.CLEAR_LEAD):
-            return True
+    if not read.has_number(turn.text) and faq.is_confident(faq.search(turn.kb, turn.text, limit=2)):
+        return True
     from handlers import router  # imported here: the router imports this module
 
     return any(flow.wants(turn) for flow in router.FLOWS if flow.NAME != NAME)

@@ -1,6 +1,7 @@
 """Answer questions about programs and facts from the knowledge base, or say honestly that we are not sure."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from handlers.base import Outcome, RecordQuestion, Turn
@@ -30,6 +31,37 @@ POSTBACK_PREFIX = "faq:"
 MAX_SUGGESTIONS = 3
 
 
+# Where a message's context ends and its question may begin: "うちは飲食店なんだけど、…補助金ある？".
+_CLAUSE_END = re.compile(r"[。．！？!?\n、，,]")
+MIN_QUESTION = 4  # characters a clause needs to be a question by itself
+
+
+def search(kb: Knowledge, text: str, limit: int) -> list[Hit]:
+    """Return the entries closest to a message, best first (ranked on its question part)."""
+    return kb.index.search(question_part(kb, text), limit=limit)
+
+
+def question_part(kb: Knowledge, text: str) -> str:
+    """Return what of a message the FAQ ranks: the whole, or the question after the asker's context.
+
+    A message that tells about the asker before it asks ("新卒採用したいIT企業です。奨学金返還の支援
+    ってうちで使える？") is unsure as a whole: the context matches nothing and dilutes the question.
+    When its question alone (what follows a sentence end or a comma, the longest such part first)
+    is sure of the entry the whole message ranks first, the question alone is ranked.
+    """
+    hits = kb.index.search(text, limit=2)
+    if not hits or is_confident(hits):
+        return text
+    for cut in _CLAUSE_END.finditer(text):
+        question = text[cut.end():]
+        if len(question.strip()) < MIN_QUESTION:
+            break
+        clause_hits = kb.index.search(question, limit=2)
+        if is_confident(clause_hits) and clause_hits[0].entry_id == hits[0].entry_id:
+            return question
+    return text
+
+
 def handoff_choice(turn: Turn) -> Choice:
     """Return the "talk to a person" choice offered wherever the bot is unsure."""
     return Choice(turn.kb.messages.handoff_label, "handoff:start")
@@ -50,7 +82,7 @@ def respond(turn: Turn) -> Outcome:
         entry = kb.entries.get(turn.postback[len(POSTBACK_PREFIX):])
         if entry is not None:
             return _answer(turn, entry, 1.0, [])
-    hits = kb.index.search(turn.text, limit=MAX_SUGGESTIONS + 1)
+    hits = search(kb, turn.text, MAX_SUGGESTIONS + 1)
     if not hits:
         return fallback(turn, None)
     best = hits[0]

@@ -106,7 +106,7 @@ def wants(turn: Turn) -> bool:
     specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords))
     dated = q.period is not None and (q.match.is_topical or q.whats_on)
     if (q.match.is_topical and q.learn_word) or specific or dated:
-        return not faq.is_confident(turn.kb.index.search(turn.text, limit=2))
+        return not faq.is_confident(faq.search(turn.kb, turn.text, limit=2))
     return False
 
 
@@ -125,7 +125,7 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     """Leave to the FAQ what it answers better: a program's own facts, or what the calendar itself is."""
     if q.period is not None or q.recommend:
         return False
-    hits = turn.kb.index.search(turn.text, limit=2)
+    hits = faq.search(turn.kb, turn.text, limit=2)
     if not hits:
         return False
     cal = calendar(turn.kb)

@@ -12,6 +12,7 @@ import pytest
 
 from bot.explain import explain, render
 from bot.question_sets import Question, judge
+from handlers import faq
 from bot.messages import Reply, TurnResult
 from knowledge.loader import BUNDLED_DIR
 from knowledge.model import Knowledge
@@ -103,6 +104,13 @@ def test_explain_shows_the_words_a_question_typed_in_kana_is_split_into(kb: Know
     e = explain(kb, "ほじょきんはいくら", at("2026-11-27T10:00:00"))
     assert e.words == ("ホジョキン", "ハ", "イクラ")  # the knowledge's words, and the particle between
     assert "照合に使う形：ホジョキン|ハ|イクラ" in render(e)
+
+
+def test_explain_shows_the_question_part_matched_after_the_askers_context(kb: Knowledge):
+    e = explain(kb, "小さな印刷会社をやってます。経営発達補助金の上限っていくら？", at("2026-11-27T10:00:00"))
+    assert e.matched == "経営発達補助金の上限っていくら？"
+    assert e.entry_id == "management-development-subsidy" and e.matches[0].score >= faq.ANSWER_AT
+    assert "照合した部分：経営発達補助金の上限っていくら？" in render(e)
 
 
 def test_explain_names_only_the_synonym_rules_that_applied(kb: Knowledge):

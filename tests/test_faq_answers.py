@@ -114,6 +114,22 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     assert chat.say(text).entry_id == "desk-jfc"
 
 
+@pytest.mark.parametrize("text, entry", [
+    ("小さな印刷会社をやってます。経営発達補助金の上限っていくら？", "management-development-subsidy"),
+    ("町で美容室をやってるんだけど、奨学金返還支援ってうちでも使えるの？", "scholarship-repayment"),
+    ("今度父の会社を継ぐことになりました。事業承継の相談窓口はどこですか", "business-succession-center"),
+    ("製造業の社長です、よろず支援拠点のコーディネーターに会社に来てもらえる？", "yorozu-support-collaboration"),
+])
+def test_a_question_after_the_askers_context_is_answered(chat, text, entry):
+    result = chat.say(text)
+    assert result.intent == "faq" and result.entry_id == entry
+
+
+@pytest.mark.parametrize("text", ["うちは飲食店なんだけど、おすすめの温泉ある？", "建設会社をやってます。パスポートの申請方法は？"])
+def test_context_before_an_unrelated_question_does_not_make_it_answered(chat, text):
+    assert chat.say(text).intent == "fallback"
+
+
 def test_half_width_katakana_reaches_the_program(chat):
     assert chat.say("ｹｲｴｲﾊｯﾀﾂﾎｼﾞｮｷﾝ").entry_id == "management-development-subsidy"
 
