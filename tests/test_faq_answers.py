@@ -130,6 +130,16 @@ def test_context_before_an_unrelated_question_does_not_make_it_answered(chat, te
     assert chat.say(text).intent == "fallback"
 
 
+@pytest.mark.parametrize("text, entry", [
+    ("しのにゅうさつでじもときぎょうをゆうせんしてほしい", "public-procurement-promotion"),
+    ("けいきょうちょうさはどのくらいのひんどでおこなわれていますか?", "joint-economic-survey"),
+])
+def test_an_unsure_best_entry_far_ahead_of_the_rest_is_offered_as_a_guess_with_its_answer(chat, text, entry):
+    result = chat.say(text)
+    assert result.intent == "faq" and result.entry_id == entry
+    assert result.text.startswith("もしかして")
+
+
 def test_half_width_katakana_reaches_the_program(chat):
     assert chat.say("ｹｲｴｲﾊｯﾀﾂﾎｼﾞｮｷﾝ").entry_id == "management-development-subsidy"
 
