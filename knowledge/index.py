@@ -79,6 +79,10 @@ class Vocabulary:
                 r = reading_key(variant)
                 if len(r) >= 2 and r != canonical and r not in replacements:
                     replacements[r] = canonical
+            if any(variant in canonical for variant, to in replacements.items() if to == canonical):
+                # The canonical word is matched as itself first (longest first), or a variant inside
+                # it would fold it again: 商談会 → ショウダン|カイ → ショウダンカイカイ.
+                replacements.setdefault(canonical, canonical)
         ordered = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
         noise_readings = sorted({reading_key(n) for n in noise if len(reading_key(n)) >= 2}, key=len, reverse=True)
         return cls(ordered, noise_readings)
@@ -129,7 +133,8 @@ class Vocabulary:
             new_cuts.update(c - source + target for c in cuts if source < c <= m.start())
             target += m.start() - source
             canonical = self._map()[m.group(0)]
-            applied.append((m.group(0), canonical))
+            if canonical != m.group(0):
+                applied.append((m.group(0), canonical))
             out.append(canonical)
             target += len(canonical)
             source = m.end()

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rapidfuzz import fuzz
 
-from knowledge.index import _ONE_BYTE
+from knowledge.index import _ONE_BYTE, Vocabulary
 from knowledge.model import Knowledge
 from knowledge.seminars import FILE, SeminarCalendar
 from knowledge.text import has_any, surface_key, word_keys
@@ -50,3 +50,10 @@ def test_every_word_of_the_calendar_is_found_in_a_question(calendar: SeminarCale
     for word, target, kind in words:
         match = calendar.match(f"{word}について")
         assert target in {*match.tags, *match.organisers, *match.named, *match.keywords}, (word, kind)
+
+
+def test_a_canonical_word_containing_one_of_its_variants_is_not_folded_again():
+    vocabulary = Vocabulary.build([["商談会", "マッチング", "商談"]], [])
+    assert vocabulary.key("商談会") == "ショウダンカイ"  # not ショウダンカイカイ: 商談 folded inside 商談会
+    assert vocabulary.key("商談") == "ショウダンカイ"
+    assert not vocabulary.trace("商談会").synonyms
