@@ -98,6 +98,7 @@ class Words(Strict):
     recommend: list[NonEmpty] = Field(min_length=1)
     calendar: list[NonEmpty] = Field(min_length=1)  # words about the calendar itself (カレンダー, 一覧)
     whats_on: list[NonEmpty] = []  # "what is on" (何かある): with a time (今月), a question about the calendar
+    where_to_ask: list[NonEmpty] = []  # "whom to ask" (相談先, どこに相談): without a seminar word, a question for the FAQ
 
 
 # Placeholders each wording may use; anything else is refused when the file loads.

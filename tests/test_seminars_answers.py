@@ -241,3 +241,9 @@ def test_a_date_asked_of_a_topics_consultation_gets_its_next_session_not_the_org
 def test_a_date_asked_of_a_topic_with_nothing_ahead_is_left_to_the_organisers_card(engine):
     result = Chat(engine, now="2026-11-27T10:00:00").say("弁護士の無料相談はいつ？")
     assert result.intent == "faq" and "0246-21-7570" in result.text
+
+
+@pytest.mark.parametrize("text", ["来年独立して店を開きたいんですが、どこに相談すればいい？", "今月中に起業したい。相談先は？"])
+def test_a_question_of_whom_to_ask_is_left_to_the_faq_even_with_a_topic_and_a_period(engine, text):
+    result = Chat(engine, now="2017-10-15T09:00:00").say(text)
+    assert result.intent == "faq" and "創業" in result.text
