@@ -134,11 +134,15 @@ class MessagesFile(Strict):
     # one ("仙台市の融資制度") is told so with `elsewhere`, "{place}" replaced by the place asked about.
     home_places: list[NonEmpty] = Field(min_length=1)
     elsewhere: NonEmpty
+    # Programs of others (the state's 持続化給付金, …) the bot does not cover; a question naming one is
+    # told so with `other_program`, "{program}" replaced by the name asked about.
+    other_programs: list[NonEmpty] = []
+    other_program: NonEmpty
 
     @model_validator(mode="after")
     def _placeholders_present(self) -> "MessagesFile":
         for name, placeholder in (("as_of_note", "{as_of}"), ("outdated_note", "{valid_until}"),
-                                  ("elsewhere", "{place}")):
+                                  ("elsewhere", "{place}"), ("other_program", "{program}")):
             if placeholder not in getattr(self, name):
                 raise ValueError(f"{name} には {placeholder} を含めてください")
         return self

@@ -208,3 +208,17 @@ def test_a_question_about_another_municipality_is_not_answered_with_iwakis_progr
 def test_iwaki_its_prefecture_and_a_place_named_in_passing_are_still_answered(chat, text, entry):
     result = chat.say(text)
     assert result.intent == "faq" and result.entry_id == entry
+
+
+@pytest.mark.parametrize("text,program", [("持続化給付金ってまだ申請できる？", "持続化給付金"),
+                                          ("じぞくかきゅうふきん", "持続化給付金"),
+                                          ("小規模事業者持続化補助金の締め切りは？", "小規模事業者持続化補助金")])
+def test_a_question_about_the_states_program_is_not_answered_with_iwakis_subsidy(chat, text, program):
+    result = chat.say(text)
+    assert result.intent == "fallback" and result.entry_id is None
+    assert f"「{program}」は国などの制度" in result.text
+
+
+def test_a_program_of_iwakis_own_calendar_is_not_taken_for_the_states(engine):
+    result = Chat(engine, now="2017-06-01T09:00:00").say("IT導入補助金のセミナー")
+    assert result.intent == "seminars"

@@ -92,6 +92,14 @@ def test_an_elsewhere_message_without_its_place_placeholder_is_refused(kb_copy: 
     assert any("elsewhere" in str(p) and "{place}" in str(p) for p in err.value.problems)
 
 
+def test_an_other_program_message_without_its_program_placeholder_is_refused(kb_copy: Path):
+    path = kb_copy / "messages.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("「{program}」は", "それは"), encoding="utf-8")
+    with pytest.raises(KnowledgeError) as err:
+        Knowledge.load(kb_copy)
+    assert any("other_program" in str(p) and "{program}" in str(p) for p in err.value.problems)
+
+
 def test_duplicate_entry_ids_are_refused(kb_copy: Path):
     (kb_copy / "extra.yaml").write_text(
         "as_of: 平成29年度（2017年）\nentries:\n  - id: hamakon\n    title: 重複\n    short_title: 重複\n"
