@@ -34,6 +34,8 @@ DOMINANT_LEAD = 0.20
 CLOSE_SIBLINGS_AT = 0.68
 POSTBACK_PREFIX = "faq:"
 MAX_SUGGESTIONS = 3
+# What the FAQ does with a ranking, surest last (so that verdicts compare).
+FALL_BACK, SUGGEST, GUESS, ANSWER = range(4)
 
 
 # Where a message's context ends and its question may begin: "うちは飲食店なんだけど、…補助金ある？".
@@ -52,19 +54,35 @@ def question_part(kb: Knowledge, text: str) -> str:
     A message that tells about the asker before it asks ("新卒採用したいIT企業です。奨学金返還の支援
     ってうちで使える？") is unsure as a whole: the context matches nothing and dilutes the question.
     When its question alone (what follows a sentence end or a comma, the longest such part first)
-    is sure of the entry the whole message ranks first, the question alone is ranked.
+    is surer of the entry the whole message ranks first (answered, not guessed; guessed, not only
+    suggested), the question alone is ranked.
     """
     hits = kb.index.search(text, limit=2)
-    if not hits or is_confident(hits):
+    whole = _verdict(hits)
+    if not hits or whole == ANSWER:
         return text
     for cut in _CLAUSE_END.finditer(text):
         question = text[cut.end():]
         if len(question.strip()) < MIN_QUESTION:
             break
         clause_hits = kb.index.search(question, limit=2)
-        if is_confident(clause_hits) and clause_hits[0].entry_id == hits[0].entry_id:
+        if clause_hits and clause_hits[0].entry_id == hits[0].entry_id and _verdict(clause_hits) > whole:
             return question
     return text
+
+
+def _verdict(hits: list[Hit]) -> int:
+    """Return what the FAQ does with these hits (best first): answer, guess (hedged), suggest, or fall back."""
+    if not hits:
+        return FALL_BACK
+    best = hits[0]
+    lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
+    if is_confident(hits):
+        return ANSWER
+    if ((best.score >= HEDGE_AT and lead >= CLEAR_LEAD) or best.score >= CLOSE_SIBLINGS_AT
+            or (best.score >= SUGGEST_AT and lead >= DOMINANT_LEAD)):
+        return GUESS
+    return SUGGEST if best.score >= SUGGEST_AT else FALL_BACK
 
 
 def handoff_choice(turn: Turn) -> Choice:
@@ -88,18 +106,14 @@ def respond(turn: Turn) -> Outcome:
         if entry is not None:
             return _answer(turn, entry, 1.0, [])
     hits = search(kb, turn.text, MAX_SUGGESTIONS + 1)
-    if not hits:
-        return fallback(turn, None)
-    best = hits[0]
-    lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
-    if is_confident(hits):
-        return _answer(turn, kb.entries[best.entry_id], best.score, hits[1:])
-    if ((best.score >= HEDGE_AT and lead >= CLEAR_LEAD) or best.score >= CLOSE_SIBLINGS_AT
-            or (best.score >= SUGGEST_AT and lead >= DOMINANT_LEAD)):
-        return _answer(turn, kb.entries[best.entry_id], best.score, hits[1:], hedged=True)
-    if best.score >= SUGGEST_AT:
+    verdict = _verdict(hits)
+    if verdict == ANSWER:
+        return _answer(turn, kb.entries[hits[0].entry_id], hits[0].score, hits[1:])
+    if verdict == GUESS:
+        return _answer(turn, kb.entries[hits[0].entry_id], hits[0].score, hits[1:], hedged=True)
+    if verdict == SUGGEST:
         return _suggest(turn, hits)
-    return fallback(turn, best)
+    return fallback(turn, hits[0] if hits else None)
 
 
 def fallback(turn: Turn, closest: Hit | None, text: str | None = None) -> Outcome:

@@ -125,6 +125,12 @@ def test_a_question_after_the_askers_context_is_answered(chat, text, entry):
     assert result.intent == "faq" and result.entry_id == entry
 
 
+def test_a_question_after_the_askers_context_is_guessed_when_it_alone_is_a_guess(chat):
+    result = chat.say("小さな食品工場をやっています。バイヤーと商談できる機会はありますか")
+    assert result.intent == "faq" and result.entry_id == "reconstruction-trade-fair"
+    assert result.text.startswith("もしかして")
+
+
 @pytest.mark.parametrize("text", ["うちは飲食店なんだけど、おすすめの温泉ある？", "建設会社をやってます。パスポートの申請方法は？"])
 def test_context_before_an_unrelated_question_does_not_make_it_answered(chat, text):
     assert chat.say(text).intent == "fallback"
