@@ -93,10 +93,10 @@ def wants(turn: Turn) -> bool:
     if turn.postback:
         return turn.postback.startswith(PREFIX)
     q = understand(turn)
+    if not q.seminar_word and has_any(q.text, q.calendar.file.words.where_to_ask):
+        return False  # "来年独立したいんですが、どこに相談すればいい？": whom to ask, not when
     if q.seminar_word or q.match.named or (q.event_word and _about_something(q)):
         return not _faq_knows_better(turn, q)
-    if has_any(q.text, q.calendar.file.words.where_to_ask):  # "来年独立したいんですが、どこに相談すればいい？"
-        return False
     # Without a seminar word, a wish to learn a seminar topic ("簿記を勉強したい"), a seminar's own
     # phrase ("ネットで集客"), or a period with a topic or a "what is on" ("ちざい 今月", "来週なにか
     # ある？") is ours only when the FAQ has no sure answer. A topic with only a question of when

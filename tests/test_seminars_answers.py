@@ -238,9 +238,17 @@ def test_a_date_asked_of_a_topics_consultation_gets_its_next_session_not_the_org
     assert next_session in result.text and seminar_cards(result)
 
 
-def test_a_date_asked_of_a_topic_with_nothing_ahead_is_left_to_the_organisers_card(engine):
+def test_a_date_asked_of_a_topic_with_nothing_ahead_says_none_is_scheduled_and_whom_to_call(engine):
     result = Chat(engine, now="2026-11-27T10:00:00").say("弁護士の無料相談はいつ？")
-    assert result.intent == "faq" and "0246-21-7570" in result.text
+    assert result.intent == "seminars" and "法律に関する相談会はありません" in result.text
+    assert "0246-21-7570" in result.text and not seminar_cards(result)
+
+
+@pytest.mark.parametrize("now, text, next_session", [("2018-01-10T09:00:00", "知財の専門家に相談したい", "1/26"),
+                                                     ("2017-11-10T09:00:00", "べんごしむりょうそうだん", "11/17")])
+def test_a_consultation_on_a_topic_is_answered_with_its_next_session(engine, now, text, next_session):
+    result = Chat(engine, now=now).say(text)
+    assert result.intent == "seminars" and next_session in result.text
 
 
 @pytest.mark.parametrize("text", ["来年独立して店を開きたいんですが、どこに相談すればいい？", "今月中に起業したい。相談先は？"])
