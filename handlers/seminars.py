@@ -10,9 +10,10 @@ from handlers import faq
 from handlers.base import AddReminder, Outcome, Turn
 from handlers.dates import TOKYO, Period, find_period, long_date, month_span, short_date, today_in_tokyo
 from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
+from knowledge.index import Hit
 from knowledge.model import Knowledge
 from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
-from knowledge.text import has_any, word_keys
+from knowledge.text import has_any, nfkc, word_keys
 
 INTENT = "seminars"
 PREFIX = "seminars:"
@@ -125,10 +126,14 @@ def _about_something(q: Question) -> bool:
 
 def _faq_knows_better(turn: Turn, q: Question) -> bool:
     """Leave to the FAQ what it answers better: a program's own facts, or what the calendar itself is."""
-    if q.period is not None or q.recommend:
+    if q.recommend:
         return False
     hits = faq.search(turn.kb, turn.text, limit=2)
     if not hits:
+        return False
+    if _asks_a_programs_fact(turn, q, hits):
+        return True
+    if q.period is not None:
         return False
     cal = calendar(turn.kb)
     entry_id = hits[0].entry_id
@@ -144,6 +149,18 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
         return False
     selected = cal.select(q.match) if q.match.is_topical or q.match.organisers else []
     return all(s.program is not None for s in selected)
+
+
+def _asks_a_programs_fact(turn: Turn, q: Question, hits: list[Hit]) -> bool:
+    """Tell whether the FAQ is sure of a program that runs seminars and the question asks one of its facts
+    other than when ("企業活性化プロジェクトは今年どこの会社が参加してますか", "パラオ研修っていつ行ったの")."""
+    programs = {s.program for s in q.calendar.seminars.values() if s.program}
+    if hits[0].entry_id not in programs or not faq.is_confident(hits):
+        return False
+    asked = nfkc(turn.text)
+    for word in q.calendar.file.words.when:
+        asked = asked.replace(nfkc(word), " ")
+    return bool(faq.asked_facts(asked, turn.kb.entries[hits[0].entry_id]))
 
 
 def respond(turn: Turn) -> Outcome:
