@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from handlers import faq
 from handlers.base import CreateLead, Outcome, RelayToSecretariat, Turn
 from handlers.replies import Card, Choice, Reply
 from handlers.smalltalk import menu_choices
@@ -36,6 +37,7 @@ MAX_LENGTH = {"name": 50, "business": 100, "contact": 100, "topic": 1000, "prefe
 # "経営のことで相談したい" is a handoff; "信用組合に相談したいです" is a question the FAQ answers.
 _MAYBE_START_MAX_CHARS = 40
 _COUNTERPART_PARTICLES = ("に", "へ")
+_QUESTION_MARK = re.compile(r"[?？]")
 
 
 def wording(turn: Turn) -> HandoffFile:
@@ -55,7 +57,7 @@ def wants(turn: Turn) -> bool:
     w = wording(turn)
     if has_any(turn.text, w.start_words):
         return True
-    if len(turn.text) <= _MAYBE_START_MAX_CHARS:
+    if len(turn.text) <= _MAYBE_START_MAX_CHARS and not _asks_what_the_faq_answers(turn):
         key = surface_key(turn.text)
         for word_key in word_keys(w.maybe_start_words):
             at = key.find(word_key)
@@ -63,6 +65,11 @@ def wants(turn: Turn) -> bool:
             if at >= 0 and not key[:at].endswith(_COUNTERPART_PARTICLES):
                 return True
     return False
+
+
+def _asks_what_the_faq_answers(turn: Turn) -> bool:
+    """Tell whether the message also asks outright what the FAQ answers ("補助金のことで問い合わせたい。電話番号は？")."""
+    return bool(_QUESTION_MARK.search(turn.text)) and faq.is_confident(faq.search(turn.kb, turn.text, limit=2))
 
 
 def start(turn: Turn) -> Outcome:

@@ -159,6 +159,12 @@ def test_asking_how_to_reach_a_named_desk_is_answered_by_the_faq(chat: Chat, tex
     assert chat.say(text).flow is None
 
 
+def test_a_wish_to_ask_with_a_question_the_faq_answers_gets_the_answer(chat: Chat) -> None:
+    result = chat.say("補助金のことで問い合わせたい。電話番号は？")
+    assert result.flow is None and result.intent == "faq" and "0246-22-1126" in result.text
+    assert "担当者に相談" in [c.label for c in result.choices]  # the person is one tap away
+
+
 def test_group_chat_is_asked_to_continue_one_to_one(engine: Engine, db: Database) -> None:
     result = engine.handle(Incoming("line", "Cgroup", "担当者と話したい", at("2026-11-27T10:00:00"), is_group=True))
     assert result.flow is None and "1対1" in result.text
