@@ -109,10 +109,11 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     previous_kana = False
     for i, (surface, reading, pos, _) in enumerate(tokens):
         if trusted and pos in _DROP_POS and _HIRAGANA.fullmatch(surface[:1] or "x"):
-            # A one-kana "particle" between two hiragana pieces is part of a word typed in kana
-            # (しょう/が/く/きん), not a particle.
-            inside_kana_word = (len(surface) == 1 and 0 < i < len(tokens) - 1
-                                and all(_HIRAGANA.fullmatch(tokens[j][0][:1] or "x") for j in (i - 1, i + 1)))
+            # A one-kana "particle" between two hiragana pieces, or before one at the very start (no
+            # particle begins a message), is part of a word typed in kana (しょう/が/く/きん, は/ま/こん).
+            neighbours = (i + 1,) if i == 0 else (i - 1, i + 1)
+            inside_kana_word = (len(surface) == 1 and i < len(tokens) - 1
+                                and all(_HIRAGANA.fullmatch(tokens[j][0][:1] or "x") for j in neighbours))
             if not inside_kana_word:
                 continue
         if not reading or reading == "キゴウ":

@@ -62,3 +62,8 @@ def test_a_kana_word_split_by_sudachi_is_one_word():
 def test_laughter_after_a_question_is_not_read_as_part_of_it(text):
     plain = "ほじょきんのじょうげん" if text.startswith("ほ") else "補助金の上限"
     assert reading_key(text) == reading_key(plain)
+
+
+def test_a_word_typed_in_kana_at_the_start_keeps_its_first_kana_though_sudachi_calls_it_a_particle():
+    parts, trusted = reading_tokens("はまこんの主催はどこ")  # は/ま/こん: は tagged as a particle
+    assert trusted and "".join(parts).startswith("ハマコン")
