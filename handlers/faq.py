@@ -42,6 +42,9 @@ FALL_BACK, SUGGEST, GUESS, ANSWER = range(4)
 # Where a message's context ends and its question may begin: "うちは飲食店なんだけど、…補助金ある？".
 _CLAUSE_END = re.compile(r"[。．！？!?\n、，,]")
 MIN_QUESTION = 4  # characters a clause needs to be a question by itself
+# The question is at the end: only the last few clauses are tried, each ranked anew (a long message
+# of many commas would otherwise cost a ranking per comma).
+MAX_CLAUSES = 3
 
 
 def search(kb: Knowledge, text: str, limit: int) -> list[Hit]:
@@ -62,8 +65,9 @@ def question_part(kb: Knowledge, text: str) -> str:
     whole = _verdict(hits)
     if not hits or whole == ANSWER:
         return text
-    for cut in _CLAUSE_END.finditer(text):
-        question = text[cut.end():]
+    cuts = [cut.end() for cut in _CLAUSE_END.finditer(text)][-MAX_CLAUSES:]
+    for cut in cuts:  # the longest question first
+        question = text[cut:]
         if len(question.strip()) < MIN_QUESTION:
             break
         clause_hits = kb.index.search(question, limit=2)

@@ -7,6 +7,7 @@ import pytest
 from sudachipy import Dictionary, SplitMode
 
 from conftest import QUESTIONS, Chat, read_question_set
+from handlers import faq
 from knowledge.text import to_hiragana
 
 IN_SCOPE = ["faq.jsonl", "faq_holdout.jsonl"]
@@ -144,6 +145,14 @@ def test_an_unsure_best_entry_far_ahead_of_the_rest_is_offered_as_a_guess_with_i
     result = chat.say(text)
     assert result.intent == "faq" and result.entry_id == entry
     assert result.text.startswith("もしかして")
+
+
+def test_a_message_of_many_clauses_is_ranked_a_bounded_number_of_times(kb, monkeypatch):
+    ranked = []
+    search = kb.index.search
+    monkeypatch.setattr(kb.index, "search", lambda text, limit=3: ranked.append(text) or search(text, limit))
+    faq.search(kb, "補助金、" * 1250, limit=4)
+    assert len(ranked) <= faq.MAX_CLAUSES + 2  # the whole, its last clauses, then the part chosen
 
 
 def test_half_width_katakana_reaches_the_program(chat):
