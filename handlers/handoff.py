@@ -57,13 +57,13 @@ def wants(turn: Turn) -> bool:
     w = wording(turn)
     if has_any(turn.text, w.start_words):
         return True
-    if len(turn.text) <= _MAYBE_START_MAX_CHARS and not _asks_what_the_faq_answers(turn):
+    if len(turn.text) <= _MAYBE_START_MAX_CHARS:
         key = surface_key(turn.text)
         for word_key in word_keys(w.maybe_start_words):
             at = key.find(word_key)
             # "Xに相談したい" names whom to ask (a desk the FAQ knows); "Xについて相談したい" names the topic.
             if at >= 0 and not key[:at].endswith(_COUNTERPART_PARTICLES):
-                return True
+                return not _asks_what_the_faq_answers(turn)
     return False
 
 

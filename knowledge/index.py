@@ -62,6 +62,13 @@ class KeyTrace:
     key: str  # the matching key (words separated by SEPARATOR)
 
 
+def _reading_and_cuts(text: str) -> tuple[str, set[int], bool]:
+    """Return a text's reading, the positions of its word boundaries (a trusted split only), and whether it is trusted."""
+    tokens, trusted = reading_tokens(text)
+    cuts = set(itertools.accumulate(len(t) for t in tokens[:-1])) if trusted else set()
+    return "".join(tokens), cuts, trusted
+
+
 @dataclass
 class Vocabulary:
     """Synonyms and noise phrases, applied to readings so kana and kanji input fold alike."""
@@ -93,16 +100,9 @@ class Vocabulary:
         Word boundaries of a trusted split are kept as SEPARATOR, so a question is matched word by
         word and キョウ|テンキ (今日の天気) does not pass for ジギョウテンカン (事業転換).
         """
-        tokens, trusted = reading_tokens(text)
-        if not tokens:
+        reading, cuts, trusted = _reading_and_cuts(text)
+        if not reading:
             return ""
-        reading = "".join(tokens)
-        cuts: set[int] = set()
-        if trusted:
-            position = 0
-            for token in tokens[:-1]:
-                position += len(token)
-                cuts.add(position)
         if self.replacements:
             reading, cuts, _ = self._fold_synonyms(reading, cuts, trusted)
         reading, cuts = self._strip_noise(reading, cuts)
@@ -173,12 +173,10 @@ class Vocabulary:
 
     def trace(self, text: str) -> "KeyTrace":
         """Return how a text becomes its key: reading, synonym rules applied, key (for `sme-bot kb explain`)."""
-        tokens, trusted = reading_tokens(text)
-        reading = "".join(tokens)  # what key() starts from
+        reading, cuts, trusted = _reading_and_cuts(text)  # what key() starts from
         synonyms: list[tuple[str, str]] = []
         folded = reading
         if reading and self.replacements:
-            cuts = set(itertools.accumulate(len(t) for t in tokens[:-1])) if trusted else set()
             folded, _, synonyms = self._fold_synonyms(reading, cuts, trusted)
         return KeyTrace(reading, tuple(synonyms), folded, self.key(text))
 
