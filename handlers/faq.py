@@ -39,8 +39,8 @@ MAX_SUGGESTIONS = 3
 FALL_BACK, SUGGEST, GUESS, ANSWER = range(4)
 
 
-# Where a message's context ends and its question may begin: "うちは飲食店なんだけど、…補助金ある？".
-_CLAUSE_END = re.compile(r"[。．！？!?\n、，,]")
+# Where a message's context ends and its question may begin: "うちは飲食店なんだけど補助金ある？".
+_CLAUSE_END = re.compile(r"[。．！？!?\n、，,]|けど|けれど|ですが|んだが")
 MIN_QUESTION = 4  # characters a clause needs to be a question by itself
 # The question is at the end: only the last few clauses are tried, each ranked anew (a long message
 # of many commas would otherwise cost a ranking per comma).
@@ -56,10 +56,13 @@ def question_part(kb: Knowledge, text: str) -> str:
     """Return what of a message the FAQ ranks: the whole, or the question after the asker's context.
 
     A message that tells about the asker before it asks ("新卒採用したいIT企業です。奨学金返還の支援
-    ってうちで使える？") is unsure as a whole: the context matches nothing and dilutes the question.
-    When its question alone (what follows a sentence end or a comma, the longest such part first)
-    is surer of the entry the whole message ranks first (answered, not guessed; guessed, not only
-    suggested), the question alone is ranked.
+    ってうちで使える？", "従業員3人の飲食店だけど補助金つかえる？") is unsure as a whole: the context
+    dilutes the question, or matches another entry better than the question does. The question
+    alone is what follows a sentence end, a comma or a "but" (けど, ですが), the longest such part
+    first. It is ranked instead when it is surer of the entry the whole message ranks first
+    (answered, not guessed; guessed, not only suggested), or answers outright the one it ranks
+    second. A question that answers some other entry has lost what the context was about
+    ("来年独立したいんですが、どこに相談すればいい？" is not a question for the list of every desk).
     """
     hits = kb.index.search(text, limit=2)
     whole = _verdict(hits)
@@ -71,7 +74,9 @@ def question_part(kb: Knowledge, text: str) -> str:
         if len(question.strip()) < MIN_QUESTION:
             break
         clause_hits = kb.index.search(question, limit=2)
-        if clause_hits and clause_hits[0].entry_id == hits[0].entry_id and _verdict(clause_hits) > whole:
+        verdict = _verdict(clause_hits)
+        if verdict > whole and (clause_hits[0].entry_id == hits[0].entry_id
+                                or (verdict == ANSWER and clause_hits[0].entry_id in {h.entry_id for h in hits})):
             return question
     return text
 

@@ -120,6 +120,9 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("町で美容室をやってるんだけど、奨学金返還支援ってうちでも使えるの？", "scholarship-repayment"),
     ("今度父の会社を継ぐことになりました。事業承継の相談窓口はどこですか", "business-succession-center"),
     ("製造業の社長です、よろず支援拠点のコーディネーターに会社に来てもらえる？", "yorozu-support-collaboration"),
+    # A "but" ends the context too, and the context may match another entry better than the question.
+    ("従業員3人の飲食店だけど補助金つかえる？", "management-development-subsidy"),
+    ("社員10人の工務店だけど事業承継の相談できるとこある？", "business-succession-center"),
 ])
 def test_a_question_after_the_askers_context_is_answered(chat, text, entry):
     result = chat.say(text)
