@@ -89,7 +89,7 @@ def render(explanation: Explanation) -> str:
     e, t = explanation, explanation.trace
     lines = [f"質問：{e.question}"]
     if e.matched != e.question:
-        lines.append(f"照合した部分：{e.matched}（全体では答えが定まらないため、前置きを除いた質問の部分で照合しました）")
+        lines.append(f"照合した部分：{e.matched}（全体では答えが定まらないため、前置きや補足を除いた質問の部分で照合しました）")
     lines.append(f"読み：{t.reading or '（なし）'}")
     if t.synonyms:
         lines.append("同義語：" + "、".join(f"{variant} → {canonical}" for variant, canonical in t.synonyms))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Iterator
 
 from handlers.base import Outcome, RecordQuestion, Turn
 from handlers.replies import Card, CardButton, Choice, Reply
@@ -41,6 +42,7 @@ FALL_BACK, SUGGEST, GUESS, ANSWER = range(4)
 
 # Where a message's context ends and its question may begin: "うちは飲食店なんだけど補助金ある？".
 _CLAUSE_END = re.compile(r"[。．！？!?\n、，,]|けど|けれど|ですが|んだが")
+_SENTENCE_END = re.compile(r"[。．！？!?\n]")
 MIN_QUESTION = 4  # characters a clause needs to be a question by itself
 # The question is at the end: only the last few clauses are tried, each ranked anew (a long message
 # of many commas would otherwise cost a ranking per comma).
@@ -59,7 +61,7 @@ def question_part(kb: Knowledge, text: str) -> str:
     ってうちで使える？", "従業員3人の飲食店だけど補助金つかえる？") is unsure as a whole: the context
     dilutes the question, or matches another entry better than the question does. The question
     alone is what follows a sentence end, a comma or a "but" (けど, ですが), the longest such part
-    first. It is ranked instead when it is surer of the entry the whole message ranks first
+    first, or else the first sentence, followed by more about it. It is ranked instead when it is surer of the entry the whole message ranks first
     (answered, not guessed; guessed, not only suggested), or answers outright the one it ranks
     second. A question that answers some other entry has lost what the context was about
     ("来年独立したいんですが、どこに相談すればいい？" is not a question for the list of every desk).
@@ -68,17 +70,27 @@ def question_part(kb: Knowledge, text: str) -> str:
     whole = _verdict(hits)
     if not hits or whole == ANSWER:
         return text
-    cuts = [cut.end() for cut in _CLAUSE_END.finditer(text)][-MAX_CLAUSES:]
-    for cut in cuts:  # the longest question first
-        question = text[cut:]
-        if len(question.strip()) < MIN_QUESTION:
-            break
+    for question in _questions_in(text):
         clause_hits = kb.index.search(question, limit=2)
         verdict = _verdict(clause_hits)
         if verdict > whole and (clause_hits[0].entry_id == hits[0].entry_id
                                 or (verdict == ANSWER and clause_hits[0].entry_id in {h.entry_id for h in hits})):
             return question
     return text
+
+
+def _questions_in(text: str) -> Iterator[str]:
+    """Yield the parts of a message that may be its question: what follows each of its last clause ends,
+    longest first, then its first sentence (a question asked first and explained after:
+    "補助率ってどれくらい？かかった経費の何割出るの")."""
+    for cut in [cut.end() for cut in _CLAUSE_END.finditer(text)][-MAX_CLAUSES:]:
+        question = text[cut:]
+        if len(question.strip()) < MIN_QUESTION:
+            break
+        yield question
+    first = _SENTENCE_END.search(text)
+    if first is not None and len(text[:first.end()].strip()) >= MIN_QUESTION and text[first.end():].strip():
+        yield text[:first.end()]
 
 
 def _verdict(hits: list[Hit]) -> int:

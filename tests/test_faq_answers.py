@@ -123,8 +123,11 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     # A "but" ends the context too, and the context may match another entry better than the question.
     ("従業員3人の飲食店だけど補助金つかえる？", "management-development-subsidy"),
     ("社員10人の工務店だけど事業承継の相談できるとこある？", "business-succession-center"),
+    # The question first, and more about it after.
+    ("補助率ってどれくらい？かかった経費の何割出るの", "management-development-subsidy"),
+    ("発達補助金 上限50万？それとも100万？", "management-development-subsidy"),
 ])
-def test_a_question_after_the_askers_context_is_answered(chat, text, entry):
+def test_the_question_in_a_message_with_context_is_answered(chat, text, entry):
     result = chat.say(text)
     assert result.intent == "faq" and result.entry_id == entry
 
