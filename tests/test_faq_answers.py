@@ -169,6 +169,11 @@ def test_ime_homophone_mistake_reaches_the_program(chat):
     assert chat.say("奨学金変換の支援").entry_id == "scholarship-repayment"
 
 
+@pytest.mark.parametrize("text", ["市の工事って小さい会社でも受注しやすくなってる？", "公共工事を地元の業者に回してくれる取り組み"])
+def test_public_works_in_everyday_words_reach_the_procurement_program(chat, text):
+    assert chat.say(text).entry_id == "public-procurement-promotion"
+
+
 def test_every_answer_says_what_year_its_facts_are_from(chat):
     assert "平成29年度（2017年）時点の情報です" in chat.say("浜魂について知りたい").text
 

@@ -246,6 +246,12 @@ def test_a_date_asked_of_a_topic_with_nothing_ahead_says_none_is_scheduled_and_w
     assert "0246-21-7570" in result.text and not seminar_cards(result)
 
 
+@pytest.mark.parametrize("text", ["展示会に出るコツを教えてくれるゼミナーある？", "展示会のゼミある？"])
+def test_zemina_and_zemi_are_seminar_words(engine, text):
+    result = Chat(engine, now="2017-09-01T10:00:00").say(text)
+    assert result.intent == "seminars" and "9/27" in result.text
+
+
 @pytest.mark.parametrize("now, text, next_session", [("2018-01-10T09:00:00", "知財の専門家に相談したい", "1/26"),
                                                      ("2017-11-10T09:00:00", "べんごしむりょうそうだん", "11/17")])
 def test_a_consultation_on_a_topic_is_answered_with_its_next_session(engine, now, text, next_session):
