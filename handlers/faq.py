@@ -43,7 +43,7 @@ FALL_BACK, SUGGEST, GUESS, ANSWER = range(4)
 # Where a message's context ends and its question may begin: "うちは飲食店なんだけど補助金ある？".
 _CLAUSE_END = re.compile(r"[。．！？!?\n、，,]|けど|けれど|ですが|んだが")
 _SENTENCE_END = re.compile(r"[。．！？!?\n]")
-MIN_QUESTION = 4  # characters a clause needs to be a question by itself
+MIN_QUESTION = 4  # characters (of its reading too) a clause needs to be a question by itself
 # The question is at the end: only the last few clauses are tried, each ranked anew (a long message
 # of many commas would otherwise cost a ranking per comma).
 MAX_CLAUSES = 3
@@ -61,10 +61,11 @@ def question_part(kb: Knowledge, text: str) -> str:
     ってうちで使える？", "従業員3人の飲食店だけど補助金つかえる？") is unsure as a whole: the context
     dilutes the question, or matches another entry better than the question does. The question
     alone is what follows a sentence end, a comma or a "but" (けど, ですが), the longest such part
-    first, or else the first sentence, followed by more about it. It is ranked instead when it is surer of the entry the whole message ranks first
-    (answered, not guessed; guessed, not only suggested), or answers outright the one it ranks
-    second. A question that answers some other entry has lost what the context was about
-    ("来年独立したいんですが、どこに相談すればいい？" is not a question for the list of every desk).
+    first, or else the first sentence, followed by more about it. It is ranked instead when it is
+    surer of the entry the whole message ranks first (answered, not guessed; guessed, not only
+    suggested), or answers outright the one it ranks second. A question that answers some other
+    entry has lost what the context was about ("来年独立したいんですが、どこに相談すればいい？" is
+    not a question for the list of every desk).
     """
     hits = kb.index.search(text, limit=2)
     whole = _verdict(hits)
@@ -87,10 +88,17 @@ def _questions_in(text: str) -> Iterator[str]:
         question = text[cut:]
         if len(question.strip()) < MIN_QUESTION:
             break
-        yield question
+        if _asks_something(question):
+            yield question
     first = _SENTENCE_END.search(text)
-    if first is not None and len(text[:first.end()].strip()) >= MIN_QUESTION and text[first.end():].strip():
+    if first is not None and _asks_something(text[:first.end()]) and text[first.end():].strip():
         yield text[:first.end()]
+
+
+def _asks_something(part: str) -> bool:
+    """Tell whether a part of a message says enough to be a question: a word or two ("使えねえ", read
+    ツカエ) is a remark."""
+    return len(reading_key(part)) >= MIN_QUESTION
 
 
 def _verdict(hits: list[Hit]) -> int:

@@ -143,6 +143,11 @@ def test_context_before_an_unrelated_question_does_not_make_it_answered(chat, te
     assert chat.say(text).intent == "fallback"
 
 
+def test_a_remark_after_a_comma_is_not_taken_for_the_question(chat):
+    # 使えねえ alone reads ツカエ, as in "使える支援" of the list of programs.
+    assert chat.say("つまんねーボットだな、使えねえ").intent == "fallback"
+
+
 @pytest.mark.parametrize("text, entry", [
     ("しのにゅうさつでじもときぎょうをゆうせんしてほしい", "public-procurement-promotion"),
     ("けいきょうちょうさはどのくらいのひんどでおこなわれていますか?", "joint-economic-survey"),
