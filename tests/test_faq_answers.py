@@ -179,6 +179,10 @@ def test_public_works_in_everyday_words_reach_the_procurement_program(chat, text
     assert chat.say(text).entry_id == "public-procurement-promotion"
 
 
+def test_paying_back_in_everyday_words_reaches_the_scholarship_program(chat):
+    assert chat.say("お疲れさまです。奨学金かえしてる社員いるんだけど").entry_id == "scholarship-repayment"
+
+
 def test_every_answer_says_what_year_its_facts_are_from(chat):
     assert "平成29年度（2017年）時点の情報です" in chat.say("浜魂について知りたい").text
 
