@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.text import bigrams, reading_key, reading_tokens, surface_key
+from knowledge.text import _READING_FOLD, bigrams, nfkc, reading_key, reading_tokens, surface_key, to_katakana
 
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
@@ -31,6 +31,10 @@ COVERAGE_WEIGHT = 0.5
 SIMILARITY_WEIGHT = 0.5
 # A synonym variant of this many characters or fewer is folded only as a whole word (see _fold_synonyms).
 SHORT_VARIANT = 3
+# A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
+MIN_KANA_WORD = 3
+_KANJI_IN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
+_HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,9 @@ class SearchIndex:
         # Every word of the knowledge's keys: what a question typed in kana alone is split into.
         self._known_words = {w for joined in self._words for w in joined.split(SEPARATOR) if len(w) >= 2}
         self._known_words |= vocabulary.short_variants()  # folded once a kana run is split (_words_of)
-        self._longest_word = max(map(len, self._known_words), default=0)
+        # What a run of hiragana amid kanji is looked for: the words, and the synonyms' variants as typed.
+        self._kana_words = self._known_words | {variant for variant, _ in vocabulary.replacements}
+        self._longest_word = max(map(len, self._kana_words), default=0)
         # Every key of an entry in one string, so "is this trigram in the entry" is one `in`.
         self._joined = ["|".join(k for k, _ in keys) for keys in entry_keys]
         trigram_df: dict[str, int] = {}
@@ -303,7 +309,7 @@ class SearchIndex:
 
     def rank(self, question: str) -> tuple[Hit, ...]:
         """Rank every candidate entry for a question, best first, without the cache."""
-        words = self._words_of(question, self.vocabulary.key(question))
+        words = self.words(question)
         query = "".join(words)
         if not query:
             return ()
@@ -335,7 +341,41 @@ class SearchIndex:
 
     def words(self, question: str) -> list[str]:
         """Return the words a question is matched by (`sme-bot kb explain` shows them)."""
+        question = self._kana_words_in_katakana(question)
         return self._words_of(question, self.vocabulary.key(question))
+
+    def _kana_words_in_katakana(self, question: str) -> str:
+        """Write in katakana the knowledge's words typed in hiragana amid kanji ("ほじょきんの上限" → "ホジョキンの上限").
+
+        With kanji around, Sudachi splits a question into words and tags particles, and a word typed
+        in hiragana is split and tagged like any kana (ほ|じょ|きん, じょ a particle). In katakana it
+        stays one word, as Sudachi keeps an unknown katakana word whole.
+        """
+        text = nfkc(question)
+        if not _KANJI_IN.search(text):
+            return question  # kana only: the index splits it itself (_words_of)
+        out, last = [], 0
+        for run in _HIRAGANA_RUN.finditer(text):
+            folded, origin = [], []  # the run's reading as the keys are (no ー), and where each character came from
+            for i, c in enumerate(run.group(0)):
+                if c != "ー":
+                    folded.append(to_katakana(c).translate(_READING_FOLD))
+                    origin.append(run.start() + i)
+            reading = "".join(folded)
+            if len(reading) < MIN_KANA_WORD:
+                continue
+            at = 0
+            for piece in self._split_kana(reading, self._kana_words):
+                if len(piece) >= MIN_KANA_WORD and piece in self._kana_words:
+                    start, end = origin[at], origin[at + len(piece) - 1] + 1
+                    out.append(text[last:start])
+                    out.append(f" {to_katakana(text[start:end])} ")  # spaced: two katakana words would be read as one
+                    last = end
+                at += len(piece)
+        if not out:
+            return question
+        out.append(text[last:])
+        return "".join(out)
 
     def _words_of(self, question: str, key: str) -> list[str]:
         words = key.split(SEPARATOR)
@@ -344,12 +384,13 @@ class SearchIndex:
         # Typed in kana only: the key came with no word boundaries, and its short synonyms unfolded.
         return [self.vocabulary.fold_word(word) for piece in words for word in self._split_kana(piece)]
 
-    def _split_kana(self, text: str) -> list[str]:
+    def _split_kana(self, text: str, known: set[str] | None = None) -> list[str]:
         """Split a run of kana into the knowledge's own words and what lies between them (シンサカイ|ハ|イツ).
 
         Of all splits, the one whose known words cover the most characters, in the fewest pieces.
         """
-        if len(text) <= 4 or text in self._known_words:
+        known = self._known_words if known is None else known
+        if len(text) <= 4 or text in known:
             return [text]
         # best[i]: (characters covered, -pieces, where the last piece starts, whether it is a word) for text[:i]
         best: list[tuple[int, int, int, bool]] = [(0, 0, 0, False)] + [(-1, 0, 0, False)] * len(text)
@@ -360,7 +401,7 @@ class SearchIndex:
             if step[:2] > best[i + 1][:2]:
                 best[i + 1] = step
             for j in range(i + 2, min(len(text), i + self._longest_word) + 1):
-                if text[i:j] in self._known_words:
+                if text[i:j] in known:
                     step = (covered + j - i, pieces - 1, i, True)
                     if step[:2] > best[j][:2]:
                         best[j] = step
