@@ -266,6 +266,11 @@ def test_greeting_thanks_and_help_get_short_replies_with_the_menu(chat):
         assert "補助金診断" in [c.label for c in result.choices]
 
 
+def test_the_public_employment_office_is_not_a_greeting(chat):
+    # ハローワーク begins with ハロー, which is no greeting word for that reason.
+    assert chat.say("ハローワーク 求人").intent == "fallback"
+
+
 def test_a_greeting_followed_by_a_question_is_answered_as_a_question(chat):
     assert chat.say("こんにちは、補助金の上限を教えてください").intent == "faq"
 
@@ -289,7 +294,8 @@ def test_iwaki_its_prefecture_and_a_place_named_in_passing_are_still_answered(ch
 
 @pytest.mark.parametrize("text,program", [("持続化給付金ってまだ申請できる？", "持続化給付金"),
                                           ("じぞくかきゅうふきん", "持続化給付金"),
-                                          ("小規模事業者持続化補助金の締め切りは？", "小規模事業者持続化補助金")])
+                                          ("小規模事業者持続化補助金の締め切りは？", "小規模事業者持続化補助金"),
+                                          ("コロナ 給付金", "コロナ給付金")])
 def test_a_question_about_the_states_program_is_not_answered_with_iwakis_subsidy(chat, text, program):
     result = chat.say(text)
     assert result.intent == "fallback" and result.entry_id is None
