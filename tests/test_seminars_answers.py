@@ -246,6 +246,13 @@ def test_a_date_asked_of_a_topic_with_nothing_ahead_says_none_is_scheduled_and_w
     assert "0246-21-7570" in result.text and not seminar_cards(result)
 
 
+def test_kouza_converted_as_account_still_asks_for_a_course_on_a_topic(engine):
+    # 口座 (an account) is the IME's other kanji for 講座 (a course).
+    result = Chat(engine, now="2017-10-15T10:00:00").say("簿記 口座")
+    assert result.intent == "seminars" and "よくわかる3級簿記講座" in result.text
+    assert Chat(engine, now="2017-10-15T10:00:00").say("口座振替できる？").intent != "seminars"
+
+
 @pytest.mark.parametrize("text", ["展示会に出るコツを教えてくれるゼミナーある？", "展示会のゼミある？"])
 def test_zemina_and_zemi_are_seminar_words(engine, text):
     result = Chat(engine, now="2017-09-01T10:00:00").say(text)
