@@ -34,13 +34,18 @@ def is_right(case: dict, result) -> bool:
 @pytest.mark.parametrize("name", IN_SCOPE)
 def test_in_scope_questions_are_answered_with_the_facts_asked(engine, name):
     cases = read_question_set(name)
+    failures = wrong_answers(engine, cases, name)
+    assert 1 - len(failures) / len(cases) >= REQUIRED_ACCURACY, "\n".join(failures)
+
+
+def wrong_answers(engine, cases: list[dict], user: str) -> list[str]:
+    """Ask each case (each as a user of its own) and describe those answered wrong."""
     failures = []
     for i, case in enumerate(cases):
-        result = Chat(engine, user=f"{name}-{i}").say(case["text"])
+        result = Chat(engine, user=f"{user}-{i}").say(case["text"])
         if not is_right(case, result):
             failures.append(f"{case['id']}: {case['text']} -> {result.intent} {result.entry_id} {result.score}")
-    accuracy = 1 - len(failures) / len(cases)
-    assert accuracy >= REQUIRED_ACCURACY, "\n".join(failures)
+    return failures
 
 
 @pytest.mark.parametrize("name", OUT_OF_SCOPE)
@@ -101,11 +106,7 @@ def test_the_in_scope_questions_retyped_in_hiragana_are_still_answered(engine):
     cases = [dict(case, text=retyped_in_hiragana(case["text"]))
              for name in IN_SCOPE for case in read_question_set(name)]
     cases = [case for case in cases if not _KANJI.search(case["text"])]
-    failures = []
-    for i, case in enumerate(cases):
-        result = Chat(engine, user=f"kana-{i}").say(case["text"])
-        if not is_right(case, result):
-            failures.append(f"{case['id']}: {case['text']} -> {result.intent} {result.entry_id} {result.score}")
+    failures = wrong_answers(engine, cases, "kana")
     assert len(cases) > 150 and 1 - len(failures) / len(cases) >= REQUIRED_KANA_ACCURACY, "\n".join(failures)
 
 
@@ -143,11 +144,7 @@ def test_the_in_scope_questions_with_a_word_in_hiragana_amid_kanji_are_still_ans
     cases = [dict(case, text=with_a_word_retyped_in_hiragana(case["text"], which))
              for name in IN_SCOPE for case in read_question_set(name)]
     cases = [case for case in cases if _KANJI.search(case["text"]) and re.search("[ぁ-ゖ]{3}", case["text"])]
-    failures = []
-    for i, case in enumerate(cases):
-        result = Chat(engine, user=f"mixed-{i}").say(case["text"])
-        if not is_right(case, result):
-            failures.append(f"{case['id']}: {case['text']} -> {result.intent} {result.entry_id} {result.score}")
+    failures = wrong_answers(engine, cases, "mixed")
     assert len(cases) > 150 and 1 - len(failures) / len(cases) >= REQUIRED_MIXED_ACCURACY, "\n".join(failures)
 
 
