@@ -137,9 +137,12 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
         return False
     cal = calendar(turn.kb)
     entry_id = hits[0].entry_id
-    # A seminar the question names or is about has an FAQ entry of its own, and the FAQ found it:
-    # it tells what the program is, and answers "いつ" when it has a schedule fact.
-    if entry_id in {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}:
+    # A seminar the question names or is about, or the one program of the organiser it names
+    # ("いわき信組のセミナー"), has an FAQ entry of its own, and the FAQ found it: it tells what the
+    # program is, and answers "いつ" when it has a schedule fact.
+    about = {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}
+    organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
+    if entry_id in about or organisers_programs == {entry_id}:
         return not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))
     if not faq.is_confident(hits):
         return False

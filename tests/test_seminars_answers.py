@@ -246,6 +246,17 @@ def test_a_date_asked_of_a_topic_with_nothing_ahead_says_none_is_scheduled_and_w
     assert "0246-21-7570" in result.text and not seminar_cards(result)
 
 
+@pytest.mark.parametrize("text", ["いわき信組のセミナーってどんなの", "いわきしんくみの せみなーって どんなの"])
+def test_the_seminar_of_an_organiser_with_one_program_is_told_by_its_faq_entry(engine, text):
+    result = Chat(engine, now="2026-11-27T10:00:00").say(text)
+    assert result.intent == "faq" and result.entry_id == "collaborative-business-seminar"
+
+
+def test_the_seminars_of_an_organiser_with_several_programs_are_listed(engine):
+    result = Chat(engine, now="2017-10-01T10:00:00").say("商工会議所のセミナー")
+    assert result.intent == "seminars" and "10/25" in result.text
+
+
 def test_kouza_converted_as_account_still_asks_for_a_course_on_a_topic(engine):
     # 口座 (an account) is the IME's other kanji for 講座 (a course).
     result = Chat(engine, now="2017-10-15T10:00:00").say("簿記 口座")
