@@ -1,6 +1,7 @@
 """Seminar suggestions: what is on and when, by topic, a few at a time, with details, reminders and honest "nothing ahead"."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
@@ -13,7 +14,7 @@ from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
 from knowledge.index import Hit
 from knowledge.model import Knowledge
 from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
-from knowledge.text import has_any, nfkc, word_keys
+from knowledge.text import has_any, nfkc, surface_key, word_keys
 
 INTENT = "seminars"
 PREFIX = "seminars:"
@@ -25,6 +26,8 @@ REMINDER_CHANNELS = frozenset({"line"})
 # A month-only period says nothing about single days or weeks: shorter windows list dated occurrences only.
 SHORT_WINDOW_DAYS = 28
 MAX_DATES_ON_CARD = 6
+# Seminars of a topic said to be over when asked when they were held (いつだった？), the most matching first.
+MAX_HELD = 3
 _MEMORY_KEY = "seminar_results"
 # A seminar keyword this long ("ネットで集客", "SNS活用") is specific enough to make a question about seminars.
 SPECIFIC_KEYWORD = 4
@@ -62,6 +65,13 @@ class Question:
     def when_word(self) -> bool:
         """Tell whether the message asks when."""
         return has_any(self.text, self.calendar.file.words.when)
+
+    @cached_property
+    def held_word(self) -> bool:
+        """Tell whether the message asks when it was held (いつだった？), not "if it is" (だったら)."""
+        surface = surface_key(self.text)
+        return any(word and re.search(re.escape(word) + "(?!ら)", surface)
+                   for word in word_keys(self.calendar.file.words.held))
 
     @cached_property
     def learn_word(self) -> bool:
@@ -210,7 +220,10 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
         return _list_page(turn, cal, listing, _scope(period) + what, 0, period, lines, memory)
 
     # Nothing matching in the window.
-    past_named = [s for s in seminars if s.id in q.match.named and not _upcoming([s], Period(today, None, ""), today)]
+    # A seminar named, or any of the topic's when asked when it was: said to be over, with its dates.
+    past_named = [s for s in seminars if (s.id in q.match.named or (q.held_word and q.match.is_topical))
+                  and any(o.last < today for o in s.occurrences)
+                  and not _upcoming([s], Period(today, None, ""), today)][:MAX_HELD]
     for seminar in past_named:
         lines.append(w.past_named.format(title=seminar.title, held=_held(seminar, today)))
     if past_named and not _upcoming(seminars, Period(today, None, ""), today):

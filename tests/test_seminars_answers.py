@@ -67,6 +67,18 @@ def test_a_topic_with_nothing_ahead_names_the_topic_and_lists_no_past_seminar(en
     assert "よくわかる3級簿記講座" not in result.text and not seminar_cards(result)
 
 
+def test_asked_when_a_topics_seminar_was_it_is_answered_with_the_days_it_was_held(engine):
+    result = Chat(engine, now="2026-11-27T10:00:00").say("展示会や見本市をうまく活用する方法を学べるセミナーはいつでしたか")
+    assert result.intent == "seminars" and "「見本市・展示会活用セミナー」は2017年9月27日に開催済みです" in result.text
+    assert not seminar_cards(result)
+
+
+def test_datta_ra_is_if_not_when_it_was(engine):
+    # だったら ("if it is"): nothing held in the past is asked about.
+    result = Chat(engine, now="2026-11-27T10:00:00").say("ITセミナーだったら行きたい")
+    assert "開催済み" not in result.text
+
+
 def test_a_past_seminar_asked_by_name_is_answered_as_past(engine):
     result = Chat(engine, now="2017-10-01T10:00:00").say("ネットマーケティングセミナーはいつ？")
     assert "9月28日に開催済みです" in result.text
