@@ -44,8 +44,8 @@ def wants(turn: Turn) -> bool:
     if turn.postback and turn.postback.startswith(f"{NAME}:"):
         return True
     words = rules(turn.kb).words
-    return any(text and (has_any(text, words.start) or _asks_about_itself(text, words.start_subjects,
-                                                                           words.start_intents))
+    return any(text and (has_any(text, words.start) or (_asks_about_itself(text, words.start_subjects, words.start_intents)
+                                                        and not has_any(text, words.how_much)))
                for text in (turn.postback, turn.text))
 
 

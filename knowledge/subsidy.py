@@ -174,6 +174,7 @@ class Words(Strict):
     start: list[NonEmpty] = Field(min_length=1)
     start_subjects: list[NonEmpty] = []
     start_intents: list[NonEmpty] = []
+    how_much: list[NonEmpty] = []  # "how much" (いくら, どれくらい): a question of the program's amounts, not of us
     back: list[NonEmpty] = Field(min_length=1)
     not_yet: list[NonEmpty] = []
     no: list[NonEmpty] = Field(min_length=1)

@@ -328,7 +328,8 @@ def test_the_verdicts_handoff_button_hands_the_answers_to_the_secretariat(chat: 
     assert "いわき市平です" not in lead.details.get("recent_questions", [])
 
 
-@pytest.mark.parametrize("text", ["補助金の対象になる取り組みの例", "補助金の対象になる経費は？"])
+@pytest.mark.parametrize("text", ["補助金の対象になる取り組みの例", "補助金の対象になる経費は？",
+                                  "経営発達補助金って、かかった費用のどれくらいを出してもらえる？"])
 def test_a_question_about_what_the_subsidy_covers_is_answered_not_the_questionnaire(chat: Chat, text: str):
     result = chat.say(text)
     assert result.flow is None
