@@ -222,6 +222,11 @@ def test_paying_back_in_everyday_words_reaches_the_scholarship_program(chat):
     assert chat.say("お疲れさまです。奨学金かえしてる社員いるんだけど").entry_id == "scholarship-repayment"
 
 
+def test_headquarters_called_honbu_reach_the_relocation_incentive(chat):
+    result = chat.say("会社の本部をいわきに移す会社にお金が出るやつ、いくらもらえるの？")
+    assert result.intent == "faq" and result.entry_id == "headquarters-relocation-incentive"
+
+
 def test_every_answer_says_what_year_its_facts_are_from(chat):
     assert "平成29年度（2017年）時点の情報です" in chat.say("浜魂について知りたい").text
 
