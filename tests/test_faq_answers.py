@@ -8,6 +8,7 @@ from sudachipy import Dictionary, SplitMode
 
 from conftest import QUESTIONS, Chat, read_question_set
 from handlers import faq
+from knowledge.index import Hit
 from knowledge.text import to_hiragana
 
 IN_SCOPE = ["faq.jsonl", "faq_holdout.jsonl"]
@@ -172,8 +173,8 @@ def test_the_question_in_a_message_with_context_is_answered(chat, text, entry):
 
 
 def test_a_question_after_the_askers_context_is_guessed_when_it_alone_is_a_guess(chat):
-    result = chat.say("小さな食品工場をやっています。バイヤーと商談できる機会はありますか")
-    assert result.intent == "faq" and result.entry_id == "reconstruction-trade-fair"
+    result = chat.say("小さな食品工場をやっています。浜魂の運営団体はどこですか")
+    assert result.intent == "faq" and result.entry_id == "desk-tatakiage"
     assert result.text.startswith("もしかして")
 
 
@@ -187,14 +188,20 @@ def test_a_remark_after_a_comma_is_not_taken_for_the_question(chat):
     assert chat.say("つまんねーボットだな、使えねえ").intent == "fallback"
 
 
-@pytest.mark.parametrize("text, entry", [
-    ("しのにゅうさつでじもときぎょうをゆうせんしてほしい", "public-procurement-promotion"),
-    ("けいきょうちょうさはどのくらいのひんどでおこなわれていますか?", "joint-economic-survey"),
-])
-def test_an_unsure_best_entry_far_ahead_of_the_rest_is_offered_as_a_guess_with_its_answer(chat, text, entry):
-    result = chat.say(text)
-    assert result.intent == "faq" and result.entry_id == entry
+def test_an_unsure_best_entry_far_ahead_of_the_rest_is_offered_as_a_guess_with_its_answer(chat):
+    result = chat.say("けいきょうちょうさはどのくらいのひんどでおこなわれていますか?")
+    assert result.intent == "faq" and result.entry_id == "joint-economic-survey"
     assert result.text.startswith("もしかして")
+
+
+@pytest.mark.parametrize("best, runner_up, verdict", [
+    (0.45, 0.45 - faq.DOMINANT_LEAD - 0.01, faq.GUESS),  # unsure, but far ahead
+    (0.45, 0.45 - faq.DOMINANT_LEAD + 0.01, faq.SUGGEST),  # unsure, and others close
+    (faq.SUGGEST_AT - 0.01, 0.0, faq.FALL_BACK),  # too unsure however far ahead
+])
+def test_the_lead_over_the_runner_up_decides_between_a_guess_and_choices(best, runner_up, verdict):
+    hits = [Hit("a", best, best, best, ""), Hit("b", runner_up, runner_up, runner_up, "")]
+    assert faq._verdict(hits) == verdict
 
 
 def test_a_message_of_many_clauses_is_ranked_a_bounded_number_of_times(kb, monkeypatch):
@@ -225,6 +232,15 @@ def test_paying_back_in_everyday_words_reaches_the_scholarship_program(chat):
 def test_headquarters_called_honbu_reach_the_relocation_incentive(chat):
     result = chat.say("会社の本部をいわきに移す会社にお金が出るやつ、いくらもらえるの？")
     assert result.intent == "faq" and result.entry_id == "headquarters-relocation-incentive"
+
+
+@pytest.mark.parametrize("text, entry", [
+    ("東京にある総務の部署をいわきに移したら補助ある？", "headquarters-relocation-incentive"),
+    ("よその会社と組んで地元の名物を作る勉強会ない？", "collaborative-business-seminar"),
+])
+def test_a_need_described_without_the_programs_name_reaches_it(chat, text, entry):
+    result = chat.say(text)
+    assert result.intent == "faq" and result.entry_id == entry
 
 
 def test_every_answer_says_what_year_its_facts_are_from(chat):
