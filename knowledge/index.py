@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.text import _READING_FOLD, bigrams, nfkc, reading_key, reading_tokens, surface_key, to_katakana
+from knowledge.text import bigrams, has_kanji, kana_reading, nfkc, reading_key, reading_tokens, surface_key, to_katakana
 
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
@@ -33,7 +33,6 @@ SIMILARITY_WEIGHT = 0.5
 SHORT_VARIANT = 3
 # A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
 MIN_KANA_WORD = 3
-_KANJI_IN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
 
 
@@ -352,14 +351,14 @@ class SearchIndex:
         stays one word, as Sudachi keeps an unknown katakana word whole.
         """
         text = nfkc(question)
-        if not _KANJI_IN.search(text):
+        if not has_kanji(text):
             return question  # kana only: the index splits it itself (_words_of)
         out, last = [], 0
         for run in _HIRAGANA_RUN.finditer(text):
             folded, origin = [], []  # the run's reading as the keys are (no ー), and where each character came from
             for i, c in enumerate(run.group(0)):
                 if c != "ー":
-                    folded.append(to_katakana(c).translate(_READING_FOLD))
+                    folded.append(kana_reading(c))
                     origin.append(run.start() + i)
             reading = "".join(folded)
             if len(reading) < MIN_KANA_WORD:

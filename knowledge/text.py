@@ -40,6 +40,16 @@ def to_katakana(text: str) -> str:
     return text.translate(_TO_KATAKANA)
 
 
+def has_kanji(text: str) -> bool:
+    """Tell whether a text has a kanji (then Sudachi's word split and particle tags can be trusted)."""
+    return bool(_KANJI.search(text))
+
+
+def kana_reading(kana: str) -> str:
+    """Return the reading of a kana, as readings are compared (katakana, ヅ read ズ …)."""
+    return to_katakana(kana).translate(_READING_FOLD)
+
+
 def to_hiragana(text: str) -> str:
     """Fold katakana to hiragana."""
     return text.translate(_TO_HIRAGANA)
@@ -101,7 +111,7 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     text = nfkc(text)
     if not text.strip():
         return (), False
-    trusted = bool(_KANJI.search(text))
+    trusted = has_kanji(text)
     tokens = [t for t in _tokens(text[:2000]) if t[2] not in ("補助記号", "空白") and not _LAUGHTER.fullmatch(t[0])]
     if len(tokens) > 1 and tokens[-1][0] == "笑":
         tokens.pop()
