@@ -6,6 +6,7 @@ per X-Line-Retry-Key and answers 409 to a repeat. "Exactly once" is counted at t
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
@@ -99,7 +100,17 @@ def start_worker(db: Database, slack: HTTPServer, line: HTTPServer, log: Path) -
            "LINE_CHANNEL_SECRET": "worker-test-secret", "LINE_CHANNEL_ACCESS_TOKEN": LINE_TOKEN,
            "LINE_API_BASE_URL": line.url_for("/").rstrip("/"), "LOG_LEVEL": "INFO"}
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=ROOT,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=_die_with_this_process)
+
+
+def _die_with_this_process() -> None:
+    """In the worker before it starts: be killed when the test process ends, however it ends.
+
+    A test run stopped part-way would otherwise leave its workers delivering from the test
+    database, where they take the next run's outbox items (Linux prctl PR_SET_PDEATHSIG).
+    """
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def pending(db: Database) -> int:
