@@ -222,7 +222,6 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     # Nothing matching in the window.
     # A seminar named, or any of the topic's when asked when it was: said to be over, with its dates.
     past_named = [s for s in seminars if (s.id in q.match.named or (q.held_word and q.match.is_topical))
-                  and any(o.last < today for o in s.occurrences)
                   and not _upcoming([s], Period(today, None, ""), today)][:MAX_HELD]
     for seminar in past_named:
         lines.append(w.past_named.format(title=seminar.title, held=_held(seminar, today)))
