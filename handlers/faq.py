@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Iterator
+from typing import Collection, Iterator
 
 from handlers.base import Outcome, RecordQuestion, Turn
 from handlers.replies import Card, CardButton, Choice, Reply
@@ -137,13 +137,22 @@ def respond(turn: Turn) -> Outcome:
             return _answer(turn, entry, 1.0, [])
     hits = search(kb, turn.text, MAX_SUGGESTIONS + 1)
     verdict = _verdict(hits)
-    if verdict == ANSWER:
-        return _answer(turn, kb.entries[hits[0].entry_id], hits[0].score, hits[1:])
-    if verdict == GUESS:
-        return _answer(turn, kb.entries[hits[0].entry_id], hits[0].score, hits[1:], hedged=True)
+    if verdict in (ANSWER, GUESS):
+        return _answer(turn, kb.entries[hits[0].entry_id], hits[0].score, hits[1:], hedged=verdict == GUESS)
     if verdict == SUGGEST:
         return _suggest(turn, hits)
     return fallback(turn, hits[0] if hits else None)
+
+
+def known_answer(turn: Turn, preface: str, among: Collection[str]) -> Outcome | None:
+    """Return the FAQ's answer (or guess) with `preface` before it, if it answers with one of the entries
+    `among`; None where it would answer with another, or only suggest or fall back."""
+    hits = search(turn.kb, turn.text, MAX_SUGGESTIONS + 1)
+    verdict = _verdict(hits)
+    if verdict not in (ANSWER, GUESS) or hits[0].entry_id not in among:
+        return None
+    return _answer(turn, turn.kb.entries[hits[0].entry_id], hits[0].score, hits[1:], hedged=verdict == GUESS,
+                   preface=preface)
 
 
 def fallback(turn: Turn, closest: Hit | None, text: str | None = None) -> Outcome:
@@ -206,11 +215,12 @@ def render_entry(kb: Knowledge, entry: AnswerableEntry, today: date, facts: list
     )
 
 
-def _answer(turn: Turn, entry: AnswerableEntry, score: float, others: list[Hit], hedged: bool = False) -> Outcome:
+def _answer(turn: Turn, entry: AnswerableEntry, score: float, others: list[Hit], hedged: bool = False,
+            preface: str = "") -> Outcome:
     kb = turn.kb
     facts = asked_facts(turn.text, entry) if score < 1.0 or not turn.postback else []
     card = render_entry(kb, entry, turn.now.date(), facts)
-    lines = []
+    lines = [preface] if preface else []
     if hedged:
         lines.append(kb.messages.hedge.format(title=entry.entry.short_title))
     if facts:

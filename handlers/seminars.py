@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Callable
@@ -116,11 +116,20 @@ def wants(turn: Turn) -> bool:
         # "知財の相談 次いつ", "弁護士の無料相談はいつ？": a date of the topic's sessions is asked and there
         # is one to give, which an organiser's contact card would not.
         return not _faq_knows_better(turn, q)
-    specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords))
+    # A seminar's own phrase alone is ours only while such a seminar is ahead: "消費税の軽減税率って外食は
+    # 何%？" names the 軽減税率 seminar's keyword, and "none is scheduled" would not answer it.
+    specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) and _scheduled(turn, q)
     dated = q.period is not None and (q.match.is_topical or q.whats_on)
     if (q.match.is_topical and q.learn_word) or specific or dated:
-        return not faq.is_confident(faq.search(turn.kb, turn.text, limit=2))
+        hits = faq.search(turn.kb, turn.text, limit=2)
+        # The calendar's own entry is no surer answer to "今月なんかある？" than the month's seminars.
+        return not faq.is_confident(hits) or _asks_what_is_on_not_the_calendar(q, hits[0].entry_id)
     return False
+
+
+def _asks_what_is_on_not_the_calendar(q: Question, entry_id: str) -> bool:
+    """Tell whether the FAQ's calendar entry was found for a question of what is on, not of the calendar itself."""
+    return entry_id == q.calendar.file.calendar_entry and not has_any(q.text, q.calendar.file.words.calendar)
 
 
 def _scheduled(turn: Turn, q: Question) -> bool:
@@ -135,7 +144,11 @@ def _about_something(q: Question) -> bool:
 
 
 def _faq_knows_better(turn: Turn, q: Question) -> bool:
-    """Leave to the FAQ what it answers better: a program's own facts, or what the calendar itself is."""
+    """Leave to the FAQ what it answers better: a program's own facts, or what the calendar itself is.
+
+    A program the question's seminars belong to is left to the FAQ while such a seminar is ahead; with
+    none ahead, the answer says so first, and the FAQ's follows (_answer).
+    """
     if q.recommend:
         return False
     hits = faq.search(turn.kb, turn.text, limit=2)
@@ -153,7 +166,7 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     about = {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}
     organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
     if entry_id in about or organisers_programs == {entry_id}:
-        return not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))
+        return (not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))) and _scheduled(turn, q)
     if not faq.is_confident(hits):
         return False
     if entry_id == cal.file.calendar_entry:  # "セミナーカレンダーはどこで見られる？"
@@ -230,6 +243,14 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     elsewhere = _upcoming(seminars, Period(today, None, ""), today) if not period.is_open else []
     if not past_named or elsewhere:
         lines.append(w.none_upcoming.format(when=f"{period.label}に" if period.label else "", what=what))
+    if period.is_open:
+        # Nothing of the topic is ahead, and the FAQ knows a program that held such seminars ("事業承継の
+        # セミナーある？", "6次化の事例が聞けるセミナーってある？", "いわき信組のセミナーってどんなの"): its
+        # answer follows ours.
+        known = faq.known_answer(turn, "\n".join(lines), among=_programs_behind(cal, q))
+        if known is not None:
+            changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
+            return replace(known, memory={**memory, **changed})
     if elsewhere:
         lines.append(w.elsewhere_intro.format(what=what))
         return _list_page(turn, cal, elsewhere, _scope(Period(today, None, "")) + what, 0,
@@ -239,6 +260,16 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     lines.append(w.organisers_line.format(phones=_phones(seminars or list(cal.seminars.values()))))
     reply = Reply("\n".join(lines), choices=(faq.handoff_choice(turn),))
     return Outcome(INTENT, (reply,), memory=memory)
+
+
+def _programs_behind(cal: SeminarCalendar, q: Question) -> set[str]:
+    """Return the FAQ entries of the programs a question's seminars may belong to: any program with seminars
+    for a topic or a named seminar, an organiser's one program for an organiser. A desk's entry is never
+    among them (its card would name the organiser's past seminars)."""
+    if q.match.is_topical or q.match.named:
+        return {s.program for s in cal.seminars.values() if s.program}
+    organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
+    return {program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()
 
 
 def _scope(period: Period) -> str:

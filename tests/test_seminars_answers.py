@@ -293,3 +293,44 @@ def test_a_consultation_on_a_topic_is_answered_with_its_next_session(engine, now
 def test_a_question_of_whom_to_ask_is_left_to_the_faq_even_with_a_topic_and_a_period(engine, text):
     result = Chat(engine, now="2017-10-15T09:00:00").say(text)
     assert result.intent == "faq" and "創業" in result.text
+
+
+@pytest.mark.parametrize("text, entry, fact", [
+    ("事業承継のｾﾐﾅｰある？", "successor-academy", "事業承継対策"),
+    ("連携ビジネスセミナーって受講後になにかフォローある？", "collaborative-business-seminar", "訪問"),
+    ("農家さんと組んで6次産業化の新商品を作りたい。そういう事例が出てるセミナーってある？",
+     "collaborative-business-seminar", "6次化"),
+])
+def test_a_topic_with_nothing_ahead_is_told_so_and_then_the_program_that_held_such_seminars(engine, text, entry, fact):
+    result = Chat(engine, now="2026-11-27T10:00:00").say(text)
+    assert result.intent == "faq" and result.entry_id == entry
+    assert ("ありません" in result.text or "開催済み" in result.text) and fact in result.text
+    assert result.text.index("ありません") < result.text.index(fact)
+
+
+def test_a_topic_with_seminars_ahead_is_not_told_none_are_scheduled(engine):
+    result = Chat(engine, now="2017-10-15T10:00:00").say("事業承継のセミナーある？")
+    assert result.entry_id == "successor-academy" and "ありません" not in result.text
+
+
+def test_a_seminars_keyword_alone_is_a_seminar_question_only_while_one_is_ahead(engine):
+    text = "消費税の軽減税率って外食は何%？"
+    before = Chat(engine, now="2017-05-01T10:00:00").say(text)
+    assert before.intent == "seminars" and "5/31" in before.text
+    assert Chat(engine, now="2026-11-27T10:00:00").say(text).intent == "fallback"
+
+
+def test_narai_tai_in_kana_is_a_wish_to_learn(engine):
+    result = Chat(engine, now="2017-10-20T21:00:00").say("ぼきならいたい")
+    assert result.intent == "seminars" and "よくわかる3級簿記講座" in result.text
+
+
+def test_what_is_on_this_month_lists_the_months_seminars_not_the_calendars_faq_entry(engine):
+    result = Chat(engine, now="2018-01-10T09:00:00").say("今月なんかある？")
+    assert result.intent == "seminars" and "1/26" in result.text
+    assert Chat(engine, now="2018-01-10T09:00:00").say("今月のカレンダーはどこで見られる？").intent == "faq"
+
+
+def test_a_place_to_consult_is_a_question_of_whom_to_ask(engine):
+    result = Chat(engine, now="2026-11-27T10:00:00").say("親の会社を継ぐ予定なんですが、相談できる所ありますか")
+    assert result.intent != "seminars" and "承継" in result.text
