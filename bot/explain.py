@@ -114,7 +114,8 @@ def render(explanation: Explanation) -> str:
                  + (f" → {e.entry_id}" if e.entry_id else ""))
     lines.append(f"  基準：{faq.ANSWER_AT:.2f}以上で2位との差が{faq.CLEAR_LEAD:.2f}以上、または{faq.SURE_AT:.2f}以上なら回答、"
                  f"{faq.HEDGE_AT:.2f}以上で差が{faq.CLEAR_LEAD:.2f}以上、{faq.CLOSE_SIBLINGS_AT:.2f}以上、"
-                 f"または{faq.SUGGEST_AT:.2f}以上で差が{faq.DOMINANT_LEAD:.2f}以上なら「もしかして」と回答、"
+                 f"{faq.SUGGEST_AT:.2f}以上で差が{faq.DOMINANT_LEAD:.2f}以上、"
+                 f"または{faq.SUGGEST_AT:.2f}以上で差が{faq.FACT_LEAD:.2f}以上かつ2位より多くその項目の事柄を聞いていれば「もしかして」と回答、"
                  f"{faq.SUGGEST_AT:.2f}以上なら候補、それ未満はお答えできない（この質問の2位との差 {lead:.3f}）")
     if e.decision in ("suggest", "fallback"):
         lines.append("  直し方：答えてほしい項目の questions にこの言い方を、keywords に言葉を加えるか、"

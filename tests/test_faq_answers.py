@@ -175,6 +175,10 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("会社の本部をいわきに移す会社にお金が出るやつ、いくらもらえるの？", "headquarters-relocation-incentive"),
     # A need described without the program's name.
     ("東京にある総務の部署をいわきに移したら補助ある？", "headquarters-relocation-incentive"),
+    # The subsidy by what owners call it: the city's (management) subsidy for small businesses.
+    ("市がやってる中小企業の経営の補助金について知りたい", "management-development-subsidy"),
+    ("中小企業向けの補助金の財源は？", "management-development-subsidy"),
+    ("市の補助金の元手はなに？", "management-development-subsidy"),
     ("よその会社と組んで地元の名物を作る勉強会ない？", "collaborative-business-seminar"),
 ])
 def test_a_program_is_reached_however_the_question_is_written(chat, text, entry):
@@ -204,14 +208,24 @@ def test_an_unsure_best_entry_far_ahead_of_the_rest_is_offered_as_a_guess_with_i
     assert result.text.startswith("もしかして")
 
 
-@pytest.mark.parametrize("best, runner_up, verdict", [
-    (0.45, 0.45 - faq.DOMINANT_LEAD - 0.01, faq.GUESS),  # unsure, but far ahead
-    (0.45, 0.45 - faq.DOMINANT_LEAD + 0.01, faq.SUGGEST),  # unsure, and others close
-    (faq.SUGGEST_AT - 0.01, 0.0, faq.FALL_BACK),  # too unsure however far ahead
+@pytest.mark.parametrize("question, best, runner_up, verdict", [
+    ("商談会", 0.45, 0.45 - faq.DOMINANT_LEAD - 0.01, faq.GUESS),  # unsure, but far ahead
+    ("商談会", 0.45, 0.45 - faq.DOMINANT_LEAD + 0.01, faq.SUGGEST),  # unsure, and others close
+    ("商談会", faq.SUGGEST_AT - 0.01, 0.0, faq.FALL_BACK),  # too unsure however far ahead
+    ("商談会は何社出たの", 0.45, 0.45 - faq.FACT_LEAD - 0.01, faq.GUESS),  # asks the best one's fact
+    ("商談会は何社出たの", 0.45, 0.45 - faq.FACT_LEAD + 0.01, faq.SUGGEST),  # ... but others are close
+    ("商談会は何社出たの", faq.SUGGEST_AT - 0.01, 0.0, faq.FALL_BACK),
 ])
-def test_the_lead_over_the_runner_up_decides_between_a_guess_and_choices(best, runner_up, verdict):
-    hits = [Hit("a", best, best, best, ""), Hit("b", runner_up, runner_up, runner_up, "")]
-    assert faq._verdict(hits) == verdict
+def test_the_lead_over_the_runner_up_decides_between_a_guess_and_choices(kb, question, best, runner_up, verdict):
+    # The trade fair has a fact cued by 何社; the seminar has none.
+    hits = [Hit("reconstruction-trade-fair", best, best, best, ""),
+            Hit("collaborative-business-seminar", runner_up, runner_up, runner_up, "")]
+    assert faq._verdict(kb, question, hits) == verdict
+
+
+def test_a_fact_asked_of_an_unsure_best_entry_somewhat_ahead_makes_it_a_guess(chat):
+    result = chat.say("バイヤーを招いたいわきの商談会、売り手側の会社は何社出たの？")
+    assert result.intent == "faq" and result.entry_id == "reconstruction-trade-fair" and "25社" in result.text
 
 
 def test_a_message_of_many_clauses_is_ranked_a_bounded_number_of_times(kb, monkeypatch):
