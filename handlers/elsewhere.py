@@ -1,10 +1,11 @@
-"""Questions about programs the bot does not cover: another municipality's ("仙台市の融資制度") or the
-state's ("持続化給付金ってまだ申請できる？"). Not ours, and said so plainly, not answered with Iwaki's."""
+"""Questions about programs the bot does not cover: another municipality's ("仙台市の融資制度"), the
+state's ("持続化給付金ってまだ申請できる？"), or one's own life's ("自宅をリフォームしたい。市から補助金出る？").
+Not ours, and said so plainly, not answered with Iwaki's programs for businesses."""
 from __future__ import annotations
 
 from handlers import faq
 from handlers.base import Outcome, Turn
-from knowledge.text import municipalities, reading_key, surface_key, word_keys, word_readings
+from knowledge.text import has_any, municipalities, reading_key, surface_key, word_keys, word_readings
 
 
 def _other_place(turn: Turn) -> str | None:
@@ -21,9 +22,16 @@ def _other_program(turn: Turn) -> str | None:
                  if key in surface or sound in reading), None)
 
 
+def _personal_matter(turn: Turn) -> bool:
+    """Tell whether the message is about a matter of one's own life, with nothing of a business in it."""
+    messages = turn.kb.messages
+    return has_any(turn.text, messages.personal_matters) and not has_any(turn.text, messages.business_words)
+
+
 def wants(turn: Turn) -> bool:
-    """Tell whether the message asks about a place or a program the bot does not serve."""
-    return not turn.postback and (_other_place(turn) is not None or _other_program(turn) is not None)
+    """Tell whether the message asks about a place, a program or a matter the bot does not serve."""
+    return not turn.postback and (_other_place(turn) is not None or _other_program(turn) is not None
+                                  or _personal_matter(turn))
 
 
 def respond(turn: Turn) -> Outcome:
@@ -32,4 +40,7 @@ def respond(turn: Turn) -> Outcome:
     place = _other_place(turn)
     if place is not None:
         return faq.fallback(turn, None, messages.elsewhere.format(place=place))
-    return faq.fallback(turn, None, messages.other_program.format(program=_other_program(turn)))
+    program = _other_program(turn)
+    if program is not None:
+        return faq.fallback(turn, None, messages.other_program.format(program=program))
+    return faq.fallback(turn, None, messages.personal_matter)

@@ -247,7 +247,7 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
         # Nothing of the topic is ahead, and the FAQ knows a program that held such seminars ("事業承継の
         # セミナーある？", "6次化の事例が聞けるセミナーってある？", "いわき信組のセミナーってどんなの"): its
         # answer follows ours.
-        known = faq.known_answer(turn, "\n".join(lines), among=_programs_behind(cal, q))
+        known = faq.known_answer(turn, "\n".join(lines), among=_programs_behind(turn.kb, cal, q))
         if known is not None:
             changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
             return replace(known, memory={**memory, **changed})
@@ -262,12 +262,22 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     return Outcome(INTENT, (reply,), memory=memory)
 
 
-def _programs_behind(cal: SeminarCalendar, q: Question) -> set[str]:
-    """Return the FAQ entries of the programs a question's seminars may belong to: any program with seminars
-    for a topic or a named seminar, an organiser's one program for an organiser. A desk's entry is never
-    among them (its card would name the organiser's past seminars)."""
+def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> set[str]:
+    """Return the FAQ entries that may follow "none is ahead".
+
+    For a topic or a named seminar, the programs that run seminars; without a seminar word (a wish to
+    learn or to consult: "経営の悩みを専門家に相談したい"), any entry that names none of the calendar's
+    seminars too (a desk's card names its seminars of the past: "担当：飲食店経営者のための…セミナー").
+    For an organiser, its one program.
+    """
+    programs = {s.program for s in cal.seminars.values() if s.program}
     if q.match.is_topical or q.match.named:
-        return {s.program for s in cal.seminars.values() if s.program}
+        if q.seminar_word:
+            return programs
+        titles = [s.title for s in cal.seminars.values()]
+        silent = {entry_id for entry_id, e in kb.entries.items()
+                  if not any(title in e.entry.answer or any(title in f.value for f in e.entry.facts) for title in titles)}
+        return (programs | silent) - {cal.file.calendar_entry}
     organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
     return {program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()
 

@@ -138,6 +138,11 @@ class MessagesFile(Strict):
     # told so with `other_program`, "{program}" replaced by the name asked about.
     other_programs: list[NonEmpty] = []
     other_program: NonEmpty
+    # A matter of one's own life (自宅, 保育園, 採用試験 …) asked without a word of business (経営, 会社, 店 …) is
+    # not about a program for businesses: it is told so with `personal_matter`.
+    personal_matters: list[NonEmpty] = []
+    business_words: list[NonEmpty] = []
+    personal_matter: NonEmpty
 
     @model_validator(mode="after")
     def _placeholders_present(self) -> "MessagesFile":

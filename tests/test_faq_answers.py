@@ -313,6 +313,20 @@ def test_a_question_about_the_states_program_is_not_answered_with_iwakis_subsidy
     assert f"「{program}」は国などの制度" in result.text
 
 
+@pytest.mark.parametrize("text", ["自宅のお風呂をリフォームしたい。市から補助金って出る？", "子どもを保育園に入れたい。申し込みはどこ？",
+                                  "市役所の職員採用試験はいつ？", "移住して空き家に住みたい、支援金ある？"])
+def test_a_matter_of_ones_own_life_is_told_the_bot_serves_businesses(chat, text):
+    result = chat.say(text)
+    assert result.intent == "fallback" and result.entry_id is None
+    assert "事業者向けの支援制度" in result.text and "暮らしに関すること" in result.text
+
+
+@pytest.mark.parametrize("text", ["空き家を改装して店を開きたい", "自宅で教室を開業したい"])
+def test_a_matter_of_life_with_a_business_in_it_is_answered(chat, text):
+    result = chat.say(text)
+    assert "暮らしに関すること" not in result.text and result.entry_id == "startup-school"
+
+
 def test_a_program_of_iwakis_own_calendar_is_not_taken_for_the_states(engine):
     result = Chat(engine, now="2017-06-01T09:00:00").say("IT導入補助金のセミナー")
     assert result.intent == "seminars"

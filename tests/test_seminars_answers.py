@@ -300,12 +300,19 @@ def test_a_question_of_whom_to_ask_is_left_to_the_faq_even_with_a_topic_and_a_pe
     ("連携ビジネスセミナーって受講後になにかフォローある？", "collaborative-business-seminar", "訪問"),
     ("農家さんと組んで6次産業化の新商品を作りたい。そういう事例が出てるセミナーってある？",
      "collaborative-business-seminar", "6次化"),
+    ("経営の悩みを専門家に相談したい", "yorozu-support-collaboration", "よろず支援拠点"),  # no seminar's program
 ])
 def test_a_topic_with_nothing_ahead_is_told_so_and_then_the_program_that_held_such_seminars(engine, text, entry, fact):
     result = Chat(engine, now="2026-11-27T10:00:00").say(text)
     assert result.intent == "faq" and result.entry_id == entry
     assert ("ありません" in result.text or "開催済み" in result.text) and fact in result.text
     assert result.text.index("ありません") < result.text.index(fact)
+
+
+def test_a_seminar_question_with_nothing_ahead_gets_no_program_that_runs_no_seminars(engine):
+    # The city's subsidy covers IT, but is not the state's IT導入補助金 the seminar was about.
+    result = Chat(engine, now="2017-06-01T09:00:00").say("IT導入補助金のセミナー")
+    assert result.intent == "seminars" and "経営発達補助金" not in result.text
 
 
 def test_a_topic_with_seminars_ahead_is_not_told_none_are_scheduled(engine):
