@@ -188,6 +188,8 @@ def _relative(unit: str, offset: int, phrase: str, today: date) -> Period:
     if unit in ("week", "weekend"):
         monday = today - timedelta(days=today.weekday()) + timedelta(weeks=offset)
         start, end = (monday + timedelta(days=5), monday + timedelta(days=6)) if unit == "weekend" else (monday, monday + timedelta(days=6))
+        if start < today <= end:  # this week's days gone by are named by no answer: "今週（10/1(日)まで）"
+            return Period(today, end, f"{phrase}（{short_date(end)}まで）")
         return Period(start, end, f"{phrase}（{short_date(start)}～{short_date(end)}）")
     if unit == "month":
         y, m = _add_months(today.year, today.month, offset)

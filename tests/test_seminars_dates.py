@@ -14,7 +14,7 @@ NOW = "2017-10-15T09:00:00"  # a Sunday, in the middle of fiscal 2017
     ("本日開催のもの", date(2017, 10, 15), date(2017, 10, 15)),
     ("明日のセミナー", date(2017, 10, 16), date(2017, 10, 16)),
     ("あさっての相談会", date(2017, 10, 17), date(2017, 10, 17)),
-    ("今週のセミナー", date(2017, 10, 9), date(2017, 10, 15)),
+    ("今週のセミナー", date(2017, 10, 15), date(2017, 10, 15)),  # from today: Sunday, the week's last day
     ("来週のセミナー", date(2017, 10, 16), date(2017, 10, 22)),
     ("再来週の講座", date(2017, 10, 23), date(2017, 10, 29)),
     ("今月のセミナー", date(2017, 10, 1), date(2017, 10, 31)),
@@ -96,6 +96,13 @@ def test_labels_say_the_resolved_month_and_weekday():
     assert month_span(date(2017, 10, 1), date(2017, 11, 30)) == "2017年10月～11月"
     assert month_span(date(2017, 9, 1), date(2018, 1, 31)) == "2017年9月～2018年1月"
     assert fiscal_year_label(2017) == "平成29年度" and fiscal_year_label(2019) == "令和元年度"
+
+
+def test_this_week_is_named_from_today_not_by_its_days_gone_by():
+    # The days gone by would read as dates of the past proposed ("9/25" of a seminar held that Monday).
+    period = find_period("今週あるセミナー", at("2017-09-26T09:00:00"))
+    assert (period.start, period.end, period.label) == (date(2017, 9, 26), date(2017, 10, 1), "今週（10/1(日)まで）")
+    assert find_period("来週", at("2017-09-26T09:00:00")).label == "来週（10/2(月)～10/8(日)）"
 
 
 def test_an_impossible_date_is_read_as_its_month_or_not_at_all_rather_than_an_error():
