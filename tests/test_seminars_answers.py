@@ -327,9 +327,11 @@ def test_a_seminars_keyword_alone_is_a_seminar_question_only_while_one_is_ahead(
     assert Chat(engine, now="2026-11-27T10:00:00").say(text).intent == "fallback"
 
 
-def test_narai_tai_in_kana_is_a_wish_to_learn(engine):
-    result = Chat(engine, now="2017-10-20T21:00:00").say("ぼきならいたい")
-    assert result.intent == "seminars" and "よくわかる3級簿記講座" in result.text
+@pytest.mark.parametrize("text, seminar", [("ぼきならいたい", "よくわかる3級簿記講座"),  # 習いたい in kana
+                                           ("ものづくりの技術を社員に学ばせたい", "いわきものづくり塾")])  # to have staff learn
+def test_a_wish_to_learn_however_said_lists_the_topics_seminars(engine, text, seminar):
+    result = Chat(engine, now="2017-10-20T21:00:00").say(text)
+    assert result.intent == "seminars" and seminar in result.text
 
 
 def test_what_is_on_this_month_lists_the_months_seminars_not_the_calendars_faq_entry(engine):
