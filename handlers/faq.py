@@ -194,12 +194,17 @@ def _suggest(turn: Turn, hits: list[Hit]) -> Outcome:
 
 
 def asked_facts(question: str, entry: AnswerableEntry) -> list[Fact]:
-    """Return the facts of an entry that the question asks about (by their cue words)."""
+    """Return the facts of an entry that the question asks about (by their cue words).
+
+    A cue in Latin letters is looked for as written: its reading is the sound of other words (TEL, テル, in
+    "やってる").
+    """
     q_surface, q_reading = surface_key(question), reading_key(question)
     found = []
     for fact in entry.entry.facts:
-        for cue_surface, cue_reading in zip(word_keys(fact.cues), word_readings(fact.cues)):
-            if (cue_surface and cue_surface in q_surface) or (len(cue_reading) >= 2 and cue_reading in q_reading):
+        for cue, cue_surface, cue_reading in zip(fact.cues, word_keys(fact.cues), word_readings(fact.cues)):
+            if (cue_surface and cue_surface in q_surface) or (len(cue_reading) >= 2 and cue_reading in q_reading
+                                                              and not cue.isascii()):
                 found.append(fact)
                 break
     return found

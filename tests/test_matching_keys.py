@@ -57,3 +57,12 @@ def test_a_canonical_word_containing_one_of_its_variants_is_not_folded_again():
     assert vocabulary.key("商談会") == "ショウダンカイ"  # not ショウダンカイカイ: 商談 folded inside 商談会
     assert vocabulary.key("商談") == "ショウダンカイ"
     assert not vocabulary.trace("商談会").synonyms
+
+
+def test_a_verbs_teru_typed_in_kana_is_not_tel(kb: Knowledge):
+    # TEL reads テル, the ending of かんがえてる: it is no synonym of 電話番号, and no cue of a phone fact.
+    assert "デンワバンゴウ" not in kb.index.words("はいぎょう かんがえてる あとつぎ いない")
+    from handlers.faq import asked_facts
+    desk = kb.entries["desk-iwaki-cci"]
+    assert not asked_facts("しょうこうかいぎしょって なにやってる", desk)
+    assert [f.label for f in asked_facts("商工会議所 TEL", desk)] == ["電話番号（セミナー等）"]
