@@ -15,7 +15,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.text import bigrams, has_kanji, kana_reading, nfkc, reading_key, reading_tokens, surface_key, to_katakana
+from knowledge.text import (bigrams, has_kanji, kana_reading, nfkc, reading_key, reading_tokens, spoken_reading,
+                            surface_key, to_katakana)
 
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
@@ -86,9 +87,11 @@ class Vocabulary:
         for group in groups:
             canonical = reading_key(group[0])
             for variant in group[1:]:
-                r = reading_key(variant)
-                if len(r) >= 2 and r != canonical and r not in replacements:
-                    replacements[r] = canonical
+                # A variant of several words is read without its particles, as a question with kanji
+                # is (市の工事: シコウジ), and with them, as one typed in kana sounds (しのこうじ: シノコウジ).
+                for r in dict.fromkeys((reading_key(variant), spoken_reading(variant))):
+                    if len(r) >= 2 and r != canonical and r not in replacements:
+                        replacements[r] = canonical
             if any(variant in canonical for variant, to in replacements.items() if to == canonical):
                 # The canonical word is matched as itself first (longest first), or a variant inside
                 # it would fold it again: 商談会 → ショウダン|カイ → ショウダンカイカイ.

@@ -50,6 +50,12 @@ def kana_reading(kana: str) -> str:
     return to_katakana(kana).translate(_READING_FOLD)
 
 
+def spoken_reading(text: str) -> str:
+    """Return the reading of every word of a text, particles too (市の工事: シノコウジ), as it sounds typed in kana."""
+    return _fold_reading("".join(reading if reading and reading != "キゴウ" else to_katakana(surface)
+                                 for surface, reading, _, _ in _tokens(nfkc(text))))
+
+
 def to_hiragana(text: str) -> str:
     """Fold katakana to hiragana."""
     return text.translate(_TO_HIRAGANA)

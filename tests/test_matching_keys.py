@@ -66,3 +66,8 @@ def test_a_verbs_teru_typed_in_kana_is_not_tel(kb: Knowledge):
     desk = kb.entries["desk-iwaki-cci"]
     assert not asked_facts("しょうこうかいぎしょって なにやってる", desk)
     assert [f.label for f in asked_facts("商工会議所 TEL", desk)] == ["電話番号（セミナー等）"]
+
+
+def test_a_synonym_of_several_words_folds_typed_in_kana_with_its_particles():
+    vocabulary = Vocabulary.build([["官公需", "市の工事"]], [])
+    assert vocabulary.key("市の工事") == vocabulary.key("しのこうじ") == "カンコウジュ"
