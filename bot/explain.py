@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handlers import faq, router
-from handlers.base import Turn
+from handlers.base import RecordQuestion, Turn
 from knowledge.index import COVERAGE_WEIGHT, SEPARATOR, SIMILARITY_WEIGHT, KeyTrace
 from knowledge.model import Knowledge
 
@@ -60,7 +60,9 @@ def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> 
     )
     outcome = router.respond(Turn(text=question, now=now, kb=kb, channel="console"))
     if outcome.intent == "faq":
-        decision = "answer" if outcome.entry_id else "suggest"
+        decision = "answer"
+    elif any(isinstance(effect, RecordQuestion) and effect.reason == "low_confidence" for effect in outcome.effects):
+        decision = "suggest"  # the closest entries offered as choices: not an answer, so its intent is fallback
     else:
         decision = outcome.intent
     return Explanation(question, matched, kb.index.vocabulary.trace(matched), tuple(kb.index.words(matched)), matches,

@@ -100,6 +100,11 @@ def test_explain_shows_readings_synonyms_scores_and_the_decision(kb: Knowledge):
     assert e.decision == "answer" and e.entry_id == "scholarship-repayment"
 
 
+def test_explain_of_a_question_answered_with_choices_says_so(kb: Knowledge):
+    e = explain(kb, "ネット通販で販路を広げたい", at("2026-11-27T10:00:00"))
+    assert e.decision == "suggest" and e.intent == "fallback" and "判定：候補を示す" in render(e)
+
+
 def test_explain_shows_the_words_a_question_typed_in_kana_is_split_into(kb: Knowledge):
     e = explain(kb, "ほじょきんはいくら", at("2026-11-27T10:00:00"))
     assert e.words == ("ホジョキン", "ハ", "イクラ")  # the knowledge's words, and the particle between
