@@ -297,6 +297,7 @@ def test_a_question_of_whom_to_ask_is_left_to_the_faq_even_with_a_topic_and_a_pe
 
 @pytest.mark.parametrize("text, entry, fact", [
     ("事業承継のｾﾐﾅｰある？", "successor-academy", "事業承継対策"),
+    ("事業継承の勉強会やってるとこ教えて", "successor-academy", "事業承継対策"),  # 継承: 承継 the other way round
     ("連携ビジネスセミナーって受講後になにかフォローある？", "collaborative-business-seminar", "訪問"),
     ("農家さんと組んで6次産業化の新商品を作りたい。そういう事例が出てるセミナーってある？",
      "collaborative-business-seminar", "6次化"),
