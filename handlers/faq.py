@@ -162,10 +162,11 @@ def respond(turn: Turn) -> Outcome:
     return fallback(turn, hits[0] if hits else None)
 
 
-def known_answer(turn: Turn, preface: str, among: Collection[str]) -> Outcome | None:
+def known_answer(turn: Turn, preface: str, among: Collection[str], told: str | None = None) -> Outcome | None:
     """Return the FAQ's answer (or guess) with `preface` before it, if it answers with one of the entries
-    `among`; None where it would answer with another, or only suggest or fall back."""
-    hits = search(turn.kb, turn.text, MAX_SUGGESTIONS + 1)
+    `among`; None where it would answer with another, or only suggest or fall back. The entry `told`, what
+    the preface already says, is no candidate."""
+    hits = [hit for hit in search(turn.kb, turn.text, MAX_SUGGESTIONS + 2) if hit.entry_id != told]
     verdict = _verdict(turn.kb, turn.text, hits)
     if verdict not in (ANSWER, GUESS) or hits[0].entry_id not in among:
         return None

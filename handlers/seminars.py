@@ -247,7 +247,8 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
         # Nothing of the topic is ahead, and the FAQ knows a program that held such seminars ("事業承継の
         # セミナーある？", "6次化の事例が聞けるセミナーってある？", "いわき信組のセミナーってどんなの"): its
         # answer follows ours.
-        known = faq.known_answer(turn, "\n".join(lines), among=_programs_behind(turn.kb, cal, q))
+        known = faq.known_answer(turn, "\n".join(lines), among=_programs_behind(turn.kb, cal, q),
+                                 told=cal.file.calendar_entry)
         if known is not None:
             changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
             return replace(known, memory={**memory, **changed})
@@ -277,7 +278,7 @@ def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> set[st
         titles = [s.title for s in cal.seminars.values()]
         silent = {entry_id for entry_id, e in kb.entries.items()
                   if not any(title in e.entry.answer or any(title in f.value for f in e.entry.facts) for title in titles)}
-        return (programs | silent) - {cal.file.calendar_entry}
+        return programs | silent
     organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
     return {program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()
 
