@@ -243,12 +243,12 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     elsewhere = _upcoming(seminars, Period(today, None, ""), today) if not period.is_open else []
     if not past_named or elsewhere:
         lines.append(w.none_upcoming.format(when=f"{period.label}に" if period.label else "", what=what))
-    if period.is_open:
+    among = _programs_behind(turn.kb, cal, q) if period.is_open else set()
+    if among:
         # Nothing of the topic is ahead, and the FAQ knows a program that held such seminars ("事業承継の
         # セミナーある？", "6次化の事例が聞けるセミナーってある？", "いわき信組のセミナーってどんなの"): its
         # answer follows ours.
-        known = faq.known_answer(turn, "\n".join(lines), among=_programs_behind(turn.kb, cal, q),
-                                 told=cal.file.calendar_entry)
+        known = faq.known_answer(turn, "\n".join(lines), among=among, told=cal.file.calendar_entry)
         if known is not None:
             changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
             return replace(known, memory={**memory, **changed})

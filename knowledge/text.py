@@ -52,8 +52,7 @@ def kana_reading(kana: str) -> str:
 
 def spoken_reading(text: str) -> str:
     """Return the reading of every word of a text, particles too (市の工事: シノコウジ), as it sounds typed in kana."""
-    return _fold_reading("".join(reading if reading and reading != "キゴウ" else to_katakana(surface)
-                                 for surface, reading, _, _ in _tokens(nfkc(text))))
+    return _fold_reading("".join(_reading_of(surface, reading) for surface, reading, _, _ in _tokens(nfkc(text))))
 
 
 def to_hiragana(text: str) -> str:
@@ -101,6 +100,11 @@ def _tokens(text: str) -> tuple[tuple[str, str, str, str], ...]:
     )
 
 
+def _reading_of(surface: str, reading: str) -> str:
+    """Return a morpheme's reading; a word Sudachi does not know (no reading, or キゴウ for a symbol) as written."""
+    return reading if reading and reading != "キゴウ" else to_katakana(surface)
+
+
 def _fold_reading(reading: str) -> str:
     reading = reading.translate(_READING_FOLD)
     return _PUNCT.sub("", reading)
@@ -132,9 +136,7 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
                                 and all(_HIRAGANA.fullmatch(tokens[j][0][:1] or "x") for j in neighbours))
             if not inside_kana_word:
                 continue
-        if not reading or reading == "キゴウ":
-            reading = to_katakana(surface)
-        reading = _fold_reading(reading)
+        reading = _fold_reading(_reading_of(surface, reading))
         if not reading:
             continue
         # A word typed in kana is one word, however Sudachi split it (しょ/うけい); verb endings
