@@ -165,7 +165,7 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     # program is, and answers "いつ" when it has a schedule fact.
     about = {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}
     organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
-    if entry_id in about or organisers_programs == {entry_id}:
+    if (entry_id in about or organisers_programs == {entry_id}) and hits[0].score >= faq.SUGGEST_AT:
         return (not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))) and _scheduled(turn, q)
     if not faq.is_confident(hits):
         return False

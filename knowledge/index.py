@@ -15,8 +15,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.text import (bigrams, has_kanji, kana_reading, nfkc, reading_key, reading_tokens, spoken_reading,
-                            surface_key, to_katakana)
+from knowledge.text import (bigrams, has_kanji, kana_reading, latin_words, nfkc, reading_key, reading_tokens,
+                            spoken_reading, surface_key, to_katakana)
 
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
@@ -35,6 +35,7 @@ SHORT_VARIANT = 3
 # A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
 MIN_KANA_WORD = 3
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
+_LATIN_WORD = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ]+")
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,12 @@ class Vocabulary:
 
     replacements: list[tuple[str, str]] = field(default_factory=list)  # (variant reading, canonical reading)
     noise: list[str] = field(default_factory=list)  # readings of phrases that carry no meaning
+    latin_words: frozenset[str] = frozenset()  # the words in Latin letters of the groups (seminar, startup …)
 
     @classmethod
     def build(cls, groups: Iterable[Sequence[str]], noise: Iterable[str]) -> "Vocabulary":
         """Read synonym groups (first word canonical) and noise phrases into reading rules."""
+        groups = [list(group) for group in groups]
         replacements: dict[str, str] = {}
         for group in groups:
             canonical = reading_key(group[0])
@@ -98,7 +101,7 @@ class Vocabulary:
                 replacements.setdefault(canonical, canonical)
         ordered = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
         noise_readings = sorted({reading_key(n) for n in noise if len(reading_key(n)) >= 2}, key=len, reverse=True)
-        return cls(ordered, noise_readings)
+        return cls(ordered, noise_readings, frozenset(latin_words(" ".join(w for g in groups for w in g))))
 
     def key(self, text: str) -> str:
         """Return the matching key of a text: its reading, synonyms folded, noise removed.
@@ -234,6 +237,8 @@ class SearchIndex:
         rows, cols = [], []
         doc_freq: dict[int, int] = {}
         self._words: list[str] = []  # per entry: every key with its word boundaries, "|ホジョキン|ジョウゲン|…|"
+        # Words in Latin letters the knowledge knows (IT, HP, TATAKIAGE …); any other in a question is left out.
+        self._latin_words = vocabulary.latin_words | {w for doc in documents for w in latin_words(" ".join(doc.keys))}
         for row, doc in enumerate(documents):
             keys = []
             words = []
@@ -311,7 +316,8 @@ class SearchIndex:
 
     def rank(self, question: str) -> tuple[Hit, ...]:
         """Rank every candidate entry for a question, best first, without the cache."""
-        words = self.words(question)
+        question = self._without_unknown_latin(question)
+        words = self._question_words(question)
         query = "".join(words)
         if not query:
             return ()
@@ -343,8 +349,21 @@ class SearchIndex:
 
     def words(self, question: str) -> list[str]:
         """Return the words a question is matched by (`sme-bot kb explain` shows them)."""
+        return self._question_words(self._without_unknown_latin(question))
+
+    def _question_words(self, question: str) -> list[str]:
         question = self._kana_words_in_katakana(question)
         return self._words_of(question, self.vocabulary.key(question))
+
+    def _without_unknown_latin(self, question: str) -> str:
+        """Leave out the words in Latin letters the knowledge does not know ("浜魂 主催 who?", "補助金 ok?").
+
+        Read letter by letter (who: ダブリュエイチオー), such a word is a long run of sounds no entry has,
+        which drags every entry's score down; a known one (IT, SNS) stays.
+        """
+        if not _LATIN_WORD.search(question):
+            return question
+        return _LATIN_WORD.sub(lambda m: m.group(0) if m.group(0).lower() in self._latin_words else " ", nfkc(question))
 
     def _kana_words_in_katakana(self, question: str) -> str:
         """Write in katakana the knowledge's words typed in hiragana amid kanji ("ほじょきんの上限" → "ホジョキンの上限").

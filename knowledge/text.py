@@ -55,6 +55,11 @@ def spoken_reading(text: str) -> str:
     return _fold_reading("".join(_reading_of(surface, reading) for surface, reading, _, _ in _tokens(nfkc(text))))
 
 
+def latin_words(text: str) -> set[str]:
+    """Return the words in Latin letters of a text, in lower case (full-width letters too)."""
+    return set(re.findall(r"[a-z]+", nfkc(text).lower()))
+
+
 def to_hiragana(text: str) -> str:
     """Fold katakana to hiragana."""
     return text.translate(_TO_HIRAGANA)

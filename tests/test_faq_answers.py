@@ -175,6 +175,10 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("会社の本部をいわきに移す会社にお金が出るやつ、いくらもらえるの？", "headquarters-relocation-incentive"),
     # A need described without the program's name.
     ("東京にある総務の部署をいわきに移したら補助ある？", "headquarters-relocation-incentive"),
+    # English words amid Japanese: known ones fold to the knowledge's words, others are left out.
+    ("浜魂 主催 who?", "hamakon"),
+    ("bigdata 活用 補助金 ok?", "management-development-subsidy"),
+    ("startup 支援 いわき", "startup-support-plan"),
     # The subsidy by what owners call it: the city's (management) subsidy for small businesses.
     ("市がやってる中小企業の経営の補助金について知りたい", "management-development-subsidy"),
     ("中小企業向けの補助金の財源は？", "management-development-subsidy"),

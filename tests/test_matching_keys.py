@@ -71,3 +71,11 @@ def test_a_verbs_teru_typed_in_kana_is_not_tel(kb: Knowledge):
 def test_a_synonym_of_several_words_folds_typed_in_kana_with_its_particles():
     vocabulary = Vocabulary.build([["官公需", "市の工事"]], [])
     assert vocabulary.key("市の工事") == vocabulary.key("しのこうじ") == "カンコウジュ"
+
+
+def test_words_in_latin_letters_the_knowledge_does_not_know_are_left_out(kb: Knowledge):
+    # "who" would be read letter by letter (ダブリュ…), a long word no entry has.
+    assert kb.index.words("浜魂 主催 who?") == kb.index.words("浜魂 主催")
+    assert kb.index.words("ＩＴセミナー") == kb.index.words("ITセミナー") != kb.index.words("セミナー")  # IT is known
+    assert kb.index.words("seminar") == kb.index.words("セミナー")  # a synonym in Latin letters
+    assert not kb.index.search("qwertyuiop")
