@@ -175,6 +175,8 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("会社の本部をいわきに移す会社にお金が出るやつ、いくらもらえるの？", "headquarters-relocation-incentive"),
     # A need described without the program's name.
     ("東京にある総務の部署をいわきに移したら補助ある？", "headquarters-relocation-incentive"),
+    ("工場を長男に譲りたいんだけど何から始めればいい？", "business-succession-center"),  # handing over is 事業承継
+    ("みせを むすこに ゆずりたい どこに そうだんすれば いい", "business-succession-center"),
     # English words amid Japanese: known ones fold to the knowledge's words, others are left out.
     ("浜魂 主催 who?", "hamakon"),
     ("bigdata 活用 補助金 ok?", "management-development-subsidy"),
