@@ -51,6 +51,9 @@ _RELATIVE: list[tuple[str, str, int, str]] = [
     ("今年", "year", 0, "今年"), ("ことし", "year", 0, "今年"), ("本年", "year", 0, "今年"),
     ("来年", "year", 1, "来年"), ("らいねん", "year", 1, "来年"), ("去年", "year", -1, "昨年"), ("昨年", "year", -1, "昨年"),
 ]
+# A phrase in kana counts only where a kana word begins, as the kana months do: べんきょう is no きょう.
+_KANA_RELATIVE = {phrase: re.compile(f"(?:(?<![ぁ-ゖ])|(?<=の)){phrase}")
+                  for phrase, _, _, _ in _RELATIVE if re.fullmatch("[ぁ-ゖ]+", phrase)}
 # Months written in kana (くがつ, 9がつ) are read as 9月.
 _KANA_MONTHS = {"じゅういちがつ": 11, "じゅうにがつ": 12, "じゅうがつ": 10, "いちがつ": 1, "にがつ": 2, "さんがつ": 3,
                 "しがつ": 4, "ごがつ": 5, "ろくがつ": 6, "しちがつ": 7, "はちがつ": 8, "くがつ": 9}
@@ -132,7 +135,7 @@ def find_period(text: str, now: datetime) -> Period | None:
     if explicit is not None:
         return explicit
     for phrase, unit, offset, label in _RELATIVE:
-        if phrase in t:
+        if phrase in t and (phrase not in _KANA_RELATIVE or _KANA_RELATIVE[phrase].search(t)):
             return _relative(unit, offset, label, today)
     if any(p in t for p in _OPEN):
         return Period(today, None, "")

@@ -68,7 +68,8 @@ def test_next_and_from_now_on_are_open_ended_from_today(text):
 
 
 @pytest.mark.parametrize("text", ["IT関係のセミナーある？", "簿記を勉強したい", "3級簿記講座", "全4回", "月4回", "0246-25-9151",
-                                  "2000円", "h2o", "24件", "6次化", "わたしがつくった商品", ""])
+                                  "2000円", "h2o", "24件", "6次化", "わたしがつくった商品", "ろぼっとの べんきょう",
+                                  "しんきのうのせつめい", ""])  # no きょう in べんきょう, no きのう in しんきのう (新機能)
 def test_text_without_a_time_names_no_period(text):
     assert find_period(text, at(NOW)) is None
 
