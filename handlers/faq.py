@@ -162,13 +162,15 @@ def respond(turn: Turn) -> Outcome:
     return fallback(turn, hits[0] if hits else None)
 
 
-def known_answer(turn: Turn, preface: str, among: Collection[str], told: str | None = None) -> Outcome | None:
-    """Return the FAQ's answer (or guess) with `preface` before it, if it answers with one of the entries
-    `among`; None where it would answer with another, or only suggest or fall back. The entry `told`, what
-    the preface already says, is no candidate."""
+def known_answer(turn: Turn, preface: str, guessed: Collection[str], answered: Collection[str] = (),
+                 told: str | None = None) -> Outcome | None:
+    """Return the FAQ's answer with `preface` before it, if it answers with one of the entries `guessed` (a
+    guess will do) or `answered` (only a sure answer); None where it would answer with another, or only
+    suggest or fall back. The entry `told`, what the preface already says, is no candidate."""
     hits = [hit for hit in search(turn.kb, turn.text, MAX_SUGGESTIONS + 2) if hit.entry_id != told]
     verdict = _verdict(turn.kb, turn.text, hits)
-    if verdict not in (ANSWER, GUESS) or hits[0].entry_id not in among:
+    if not (verdict == ANSWER and hits[0].entry_id in answered
+            or verdict in (ANSWER, GUESS) and hits[0].entry_id in guessed):
         return None
     return _answer(turn, turn.kb.entries[hits[0].entry_id], hits[0].score, hits[1:], hedged=verdict == GUESS,
                    preface=preface)

@@ -233,8 +233,11 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
         return _list_page(turn, cal, listing, _scope(period) + what, 0, period, lines, memory)
 
     # Nothing matching in the window.
-    # A seminar named, or any of the topic's when asked when it was: said to be over, with its dates.
-    past_named = [s for s in seminars if (s.id in q.match.named or (q.held_word and q.match.is_topical))
+    # A seminar named, or the topic's when asked when they were, or asked about without a seminar word or
+    # a time (a wish to learn or to consult: "ろぼっとの べんきょう"): said to be over, with their dates. A
+    # question of seminars ("IT関係のセミナーある？") is not told of seminars of the past.
+    recalls_the_topic = q.match.is_topical and (q.held_word or (not q.seminar_word and q.period is None))
+    past_named = [s for s in seminars if (s.id in q.match.named or recalls_the_topic)
                   and not _upcoming([s], Period(today, None, ""), today)][:MAX_HELD]
     for seminar in past_named:
         lines.append(w.past_named.format(title=seminar.title, held=_held(seminar, today)))
@@ -243,12 +246,12 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     elsewhere = _upcoming(seminars, Period(today, None, ""), today) if not period.is_open else []
     if not past_named or elsewhere:
         lines.append(w.none_upcoming.format(when=f"{period.label}に" if period.label else "", what=what))
-    among = _programs_behind(turn.kb, cal, q) if period.is_open else set()
-    if among:
+    guessed, answered = _programs_behind(turn.kb, cal, q) if period.is_open else (set(), set())
+    if guessed or answered:
         # Nothing of the topic is ahead, and the FAQ knows a program that held such seminars ("事業承継の
         # セミナーある？", "6次化の事例が聞けるセミナーってある？", "いわき信組のセミナーってどんなの"): its
         # answer follows ours.
-        known = faq.known_answer(turn, "\n".join(lines), among=among, told=cal.file.calendar_entry)
+        known = faq.known_answer(turn, "\n".join(lines), guessed, answered, told=cal.file.calendar_entry)
         if known is not None:
             changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
             return replace(known, memory={**memory, **changed})
@@ -263,24 +266,25 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     return Outcome(INTENT, (reply,), memory=memory)
 
 
-def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> set[str]:
-    """Return the FAQ entries that may follow "none is ahead".
+def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[set[str], set[str]]:
+    """Return the FAQ entries that may follow "none is ahead": those a guess will do for, and those the FAQ
+    must be sure of.
 
     For a topic or a named seminar, the programs that run seminars; without a seminar word (a wish to
-    learn or to consult: "経営の悩みを専門家に相談したい"), any entry that names none of the calendar's
-    seminars too (a desk's card names its seminars of the past: "担当：飲食店経営者のための…セミナー").
-    For an organiser, its one program.
+    learn or to consult: "経営の悩みを専門家に相談したい"), any entry the FAQ is sure of that names none of
+    the calendar's seminars too (a desk's card names its seminars of the past: "担当：飲食店経営者のための…
+    セミナー"). For an organiser, its one program.
     """
     programs = {s.program for s in cal.seminars.values() if s.program}
     if q.match.is_topical or q.match.named:
         if q.seminar_word:
-            return programs
+            return programs, set()
         titles = [s.title for s in cal.seminars.values()]
         silent = {entry_id for entry_id, e in kb.entries.items()
                   if not any(title in e.entry.answer or any(title in f.value for f in e.entry.facts) for title in titles)}
-        return programs | silent
+        return programs, silent
     organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
-    return {program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()
+    return ({program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()), set()
 
 
 def _scope(period: Period) -> str:

@@ -60,11 +60,21 @@ def test_nothing_ahead_says_so_plainly_and_points_to_the_city_page_and_phones(en
     assert not seminar_cards(result)
 
 
-def test_a_topic_with_nothing_ahead_names_the_topic_and_lists_no_past_seminar(engine):
-    result = Chat(engine, now="2026-11-27T10:00:00").say("簿記を勉強したい")
+def test_a_topic_with_nothing_ahead_asked_as_seminars_names_the_topic_and_lists_no_past_seminar(engine):
+    result = Chat(engine, now="2026-11-27T10:00:00").say("簿記のセミナーある？")
     assert result.intent == "seminars"
     assert "会計・簿記に関するセミナーはありません" in result.text
     assert "よくわかる3級簿記講座" not in result.text and not seminar_cards(result)
+
+
+@pytest.mark.parametrize("text, held", [("簿記を勉強したい", "「よくわかる3級簿記講座」は2017年11月に開催済みです"),
+                                        ("べんごしに むりょうで そうだん", "「弁護士等無料相談会」は2017年5月26日"),
+                                        ("ろぼっとの べんきょう", "「いわきものづくり塾（ロボティクスコース）」は")])
+def test_a_wish_to_learn_or_consult_with_nothing_ahead_is_told_what_was_held(engine, text, held):
+    # Not a question of seminars: what there was, and when, tells whom to ask about the next ones.
+    result = Chat(engine, now="2026-11-27T10:00:00").say(text)
+    assert held in result.text and "今後の開催予定は、現在ありません" in result.text
+    assert not seminar_cards(result)
 
 
 def test_asked_when_a_topics_seminar_was_it_is_answered_with_the_days_it_was_held(engine):
@@ -252,9 +262,10 @@ def test_a_date_asked_of_a_topics_consultation_gets_its_next_session_not_the_org
     assert next_session in result.text and seminar_cards(result)
 
 
-def test_a_date_asked_of_a_topic_with_nothing_ahead_says_none_is_scheduled_and_whom_to_call(engine):
+def test_a_date_asked_of_a_topic_with_nothing_ahead_says_none_is_scheduled_when_they_were_and_whom_to_call(engine):
     result = Chat(engine, now="2026-11-27T10:00:00").say("弁護士の無料相談はいつ？")
-    assert result.intent == "seminars" and "法律に関する相談会はありません" in result.text
+    assert result.intent == "seminars" and "今後の開催予定は、現在ありません" in result.text
+    assert "「弁護士等無料相談会」は2017年5月26日～2018年2月23日（全4回）に開催済みです" in result.text
     assert "0246-21-7570" in result.text and not seminar_cards(result)
 
 
