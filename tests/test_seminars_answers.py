@@ -327,6 +327,12 @@ def test_a_seminar_question_with_nothing_ahead_gets_no_program_that_runs_no_semi
     assert result.intent == "seminars" and "経営発達補助金" not in result.text
 
 
+def test_an_entry_that_runs_no_seminar_follows_none_ahead_only_when_the_faq_is_sure_of_it(engine):
+    # The FAQ only guesses the subsidy (it pays for IT) for a wish to learn IT.
+    result = Chat(engine, now="2026-11-27T10:00:00").say("ITの勉強がしたい")
+    assert result.intent == "seminars" and "経営発達補助金" not in result.text
+
+
 def test_a_topic_with_seminars_ahead_is_not_told_none_are_scheduled(engine):
     result = Chat(engine, now="2017-10-15T10:00:00").say("事業承継のセミナーある？")
     assert result.entry_id == "successor-academy" and "ありません" not in result.text
