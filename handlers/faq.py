@@ -162,6 +162,11 @@ def respond(turn: Turn) -> Outcome:
     return fallback(turn, hits[0] if hits else None)
 
 
+def answers(kb: Knowledge, text: str) -> bool:
+    """Tell whether the FAQ answers a message, outright or as a guess (not only with choices)."""
+    return _verdict(kb, text, search(kb, text, MAX_SUGGESTIONS + 1)) in (ANSWER, GUESS)
+
+
 def known_answer(turn: Turn, preface: str, guessed: Collection[str], answered: Collection[str] = (),
                  told: str | None = None) -> Outcome | None:
     """Return the FAQ's answer with `preface` before it, if it answers with one of the entries `guessed` (a

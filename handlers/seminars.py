@@ -167,6 +167,10 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
     if (entry_id in about or organisers_programs == {entry_id}) and hits[0].score >= faq.SUGGEST_AT:
         return (not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))) and _scheduled(turn, q)
+    if not (q.match.is_topical or q.match.named or q.match.organisers) and entry_id != cal.file.calendar_entry:
+        # A seminar word and nothing the calendar knows ("ﾊﾟﾗｵ研修はいつ行われましたか"): the FAQ's answer,
+        # even a guess, tells more than a list of every seminar.
+        return faq.answers(turn.kb, turn.text)
     if not faq.is_confident(hits):
         return False
     if entry_id == cal.file.calendar_entry:  # "セミナーカレンダーはどこで見られる？"

@@ -300,6 +300,7 @@ def test_a_question_of_whom_to_ask_is_left_to_the_faq_even_with_a_topic_and_a_pe
     ("農家さんと組んで6次産業化の新商品を作りたい。そういう事例が出てるセミナーってある？",
      "collaborative-business-seminar", "6次化"),
     ("経営の悩みを専門家に相談したい", "yorozu-support-collaboration", "よろず支援拠点"),  # no seminar's program
+    ("息子に店を譲るつもりなので、引き継ぎのための集中講座があれば受けたい", "successor-academy", "事業承継対策"),
 ])
 def test_a_topic_with_nothing_ahead_is_told_so_and_then_the_program_that_held_such_seminars(engine, text, entry, fact):
     result = Chat(engine, now="2026-11-27T10:00:00").say(text)
@@ -318,6 +319,12 @@ def test_an_entry_that_runs_no_seminar_follows_none_ahead_only_when_the_faq_is_s
     # The FAQ only guesses the subsidy (it pays for IT) for a wish to learn IT.
     result = Chat(engine, now="2026-11-27T10:00:00").say("ITの勉強がしたい")
     assert result.intent == "seminars" and "経営発達補助金" not in result.text
+
+
+@pytest.mark.parametrize("text", ["ﾊﾟﾗｵ研修はいつ行われましたか", "高校生の経営プレゼンで一番になったチームは、どこの国で研修したの？"])
+def test_a_seminar_word_with_nothing_the_calendar_knows_is_left_to_the_faqs_guess(engine, text):
+    result = Chat(engine, now="2026-11-27T10:00:00").say(text)
+    assert result.intent == "faq" and result.entry_id == "high-school-college"
 
 
 def test_a_topic_with_seminars_ahead_is_not_told_none_are_scheduled(engine):
