@@ -68,7 +68,9 @@ def question_part(kb: Knowledge, text: str) -> str:
     alone is what follows a sentence end, a comma or a "but" (けど, ですが), the longest such part
     first, or else the first sentence, followed by more about it. It is ranked instead when it is
     surer of the entry the whole message ranks first (answered, not guessed; guessed, not only
-    suggested), or answers outright the one it ranks second. A question that answers some other
+    suggested), or answers outright the one it ranks second while the whole would not even guess its
+    first ("人が足りないのでITで省力化したい。市の補助は受けられますか" guesses the subsidy, and its
+    last sentence alone reads as the guarantee fee's 補助). A question that answers some other
     entry has lost what the context was about ("来年独立したいんですが、どこに相談すればいい？" is
     not a question for the list of every desk).
     """
@@ -76,11 +78,12 @@ def question_part(kb: Knowledge, text: str) -> str:
     whole = _verdict(kb, text, hits)
     if not hits or whole == ANSWER:
         return text
+    ranked = {h.entry_id for h in hits}
     for question in _questions_in(text):
         clause_hits = kb.index.search(question, limit=2)
         verdict = _verdict(kb, question, clause_hits)
         if verdict > whole and (clause_hits[0].entry_id == hits[0].entry_id
-                                or (verdict == ANSWER and clause_hits[0].entry_id in {h.entry_id for h in hits})):
+                                or (verdict == ANSWER and whole < GUESS and clause_hits[0].entry_id in ranked)):
             return question
     return text
 

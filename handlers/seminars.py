@@ -12,7 +12,7 @@ from handlers.base import AddReminder, Outcome, Turn
 from handlers.dates import TOKYO, Period, find_period, long_date, month_span, short_date, today_in_tokyo
 from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
 from knowledge.index import Hit
-from knowledge.model import Knowledge
+from knowledge.model import AnswerableEntry, Knowledge
 from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
 from knowledge.text import has_any, nfkc, surface_key, word_keys
 
@@ -284,11 +284,15 @@ def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[
         if q.seminar_word:
             return programs, set()
         titles = [s.title for s in cal.seminars.values()]
-        silent = {entry_id for entry_id, e in kb.entries.items()
-                  if not any(title in e.entry.answer or any(title in f.value for f in e.entry.facts) for title in titles)}
-        return programs, silent
+        return programs, {entry_id for entry_id, entry in kb.entries.items() if not _names_any(entry, titles)}
     organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
     return ({program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()), set()
+
+
+def _names_any(entry: AnswerableEntry, titles: list[str]) -> bool:
+    """Tell whether an entry's answer or facts name any of these seminars."""
+    texts = [entry.entry.answer, *(fact.value for fact in entry.entry.facts)]
+    return any(title in text for title in titles for text in texts)
 
 
 def _scope(period: Period) -> str:

@@ -177,6 +177,8 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("東京にある総務の部署をいわきに移したら補助ある？", "headquarters-relocation-incentive"),
     ("工場を長男に譲りたいんだけど何から始めればいい？", "business-succession-center"),  # handing over is 事業承継
     ("みせを むすこに ゆずりたい どこに そうだんすれば いい", "business-succession-center"),
+    # The whole guesses the subsidy; its last sentence alone would answer the guarantee fee's 補助.
+    ("人が足りないのでITで省力化したい。市の補助は受けられますか", "management-development-subsidy"),
     # Politeness at length ("ご教示いただけますと幸いです") says nothing of what is asked.
     ("奨学金の返還を支援する補助について、在学中に借りた奨学金のうちどの程度が補助の対象となるのか、ご教示いただけますと幸いです。",
      "scholarship-repayment"),
