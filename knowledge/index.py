@@ -92,7 +92,11 @@ class Vocabulary:
             for variant in group[1:]:
                 # A variant of several words is read without its particles, as a question with kanji
                 # is (市の工事: シコウジ), and with them, as one typed in kana sounds (しのこうじ: シノコウジ).
-                for r in dict.fromkeys((reading_key(variant), spoken_reading(variant))):
+                # Only kana amid kanji can be a particle dropped.
+                readings = [reading_key(variant)]
+                if has_kanji(variant) and _HIRAGANA_RUN.search(variant):
+                    readings.append(spoken_reading(variant))
+                for r in dict.fromkeys(readings):
                     if len(r) >= 2 and r != canonical and r not in replacements:
                         replacements[r] = canonical
             if any(variant in canonical for variant, to in replacements.items() if to == canonical):
