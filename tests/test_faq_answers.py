@@ -186,6 +186,7 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("浜魂 主催 who?", "hamakon"),
     ("bigdata 活用 補助金 ok?", "management-development-subsidy"),
     ("startup 支援 いわき", "startup-support-plan"),
+    ("HQをTokyoからIwakiにmoveしたらincentiveもらえる？", "headquarters-relocation-incentive"),
     # The subsidy by what owners call it: the city's (management) subsidy for small businesses.
     ("市がやってる中小企業の経営の補助金について知りたい", "management-development-subsidy"),
     ("中小企業向けの補助金の財源は？", "management-development-subsidy"),
@@ -325,7 +326,8 @@ def test_a_question_about_the_states_program_is_not_answered_with_iwakis_subsidy
 
 
 @pytest.mark.parametrize("text", ["自宅のお風呂をリフォームしたい。市から補助金って出る？", "子どもを保育園に入れたい。申し込みはどこ？",
-                                  "市役所の職員採用試験はいつ？", "移住して空き家に住みたい、支援金ある？"])
+                                  "市役所の職員採用試験はいつ？", "移住して空き家に住みたい、支援金ある？",
+                                  "じょせい の けんしん むりょう に なる？", "ﾏｲﾅﾝﾊﾞｰｶｰﾄﾞ ﾉ ｳｹﾄﾘ ﾊﾞｼｮ"])
 def test_a_matter_of_ones_own_life_is_told_the_bot_serves_businesses(chat, text):
     result = chat.say(text)
     assert result.intent == "fallback" and result.entry_id is None
