@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Collection, Iterator
+from typing import Container, Iterator
 
 from handlers.base import Outcome, RecordQuestion, Turn
 from handlers.replies import Card, CardButton, Choice, Reply
@@ -92,7 +92,7 @@ def _questions_in(text: str) -> Iterator[str]:
     """Yield the parts of a message that may be its question: what follows each of its last clause ends,
     longest first, then its first sentence (a question asked first and explained after:
     "補助率ってどれくらい？かかった経費の何割出るの")."""
-    for cut in [cut.end() for cut in _CLAUSE_END.finditer(text)][-MAX_CLAUSES:]:
+    for cut in _clause_starts(text)[-MAX_CLAUSES:]:
         question = text[cut:]
         if len(question.strip()) < MIN_QUESTION:
             break
@@ -101,6 +101,11 @@ def _questions_in(text: str) -> Iterator[str]:
     first = _SENTENCE_END.search(text)
     if first is not None and _asks_something(text[:first.end()]) and text[first.end():].strip():
         yield text[:first.end()]
+
+
+def _clause_starts(text: str) -> list[int]:
+    """Return where each clause after the first begins (after a sentence end, a comma, a けど …)."""
+    return [cut.end() for cut in _CLAUSE_END.finditer(text)]
 
 
 def _asks_something(part: str) -> bool:
@@ -130,8 +135,8 @@ def _asks_more_of_the_best(kb: Knowledge, question: str, hits: list[Hit]) -> boo
     Only the last clause: the asker's context before it names things that cue facts too ("うちは飲食店
     なんだけど、おすすめの温泉ある？" names the 飲食店 of a desk's seminar).
     """
-    cuts = [cut.end() for cut in _CLAUSE_END.finditer(question.rstrip("？?！!。 　"))]
-    asked = question[cuts[-1]:] if cuts else question
+    starts = _clause_starts(question.rstrip("？?！!。 　"))
+    asked = question[starts[-1]:] if starts else question
     second = len(asked_facts(asked, kb.entries[hits[1].entry_id])) if len(hits) > 1 else 0
     return len(asked_facts(asked, kb.entries[hits[0].entry_id])) > second
 
@@ -170,7 +175,7 @@ def answers(kb: Knowledge, text: str) -> bool:
     return _verdict(kb, text, search(kb, text, MAX_SUGGESTIONS + 1)) in (ANSWER, GUESS)
 
 
-def known_answer(turn: Turn, preface: str, guessed: Collection[str], answered: Collection[str] = (),
+def known_answer(turn: Turn, preface: str, guessed: Container[str], answered: Container[str] = (),
                  told: str | None = None) -> Outcome | None:
     """Return the FAQ's answer with `preface` before it, if it answers with one of the entries `guessed` (a
     guess will do) or `answered` (only a sure answer); None where it would answer with another, or only

@@ -5,14 +5,14 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, Container
 
 from handlers import faq
 from handlers.base import AddReminder, Outcome, Turn
 from handlers.dates import TOKYO, Period, find_period, long_date, month_span, short_date, today_in_tokyo
 from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
 from knowledge.index import Hit
-from knowledge.model import AnswerableEntry, Knowledge
+from knowledge.model import Knowledge
 from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
 from knowledge.text import has_any, nfkc, surface_key, word_keys
 
@@ -72,6 +72,11 @@ class Question:
         surface = surface_key(self.text)
         return any(word and re.search(re.escape(word) + "(?!ら)", surface)
                    for word in word_keys(self.calendar.file.words.held))
+
+    @cached_property
+    def organisers_programs(self) -> set[str | None]:
+        """Return the programs (None for a seminar of no program) of the organisers the message names."""
+        return {s.program for s in self.calendar.seminars.values() if s.organiser in self.match.organisers}
 
     @cached_property
     def learn_word(self) -> bool:
@@ -164,8 +169,7 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     # ("いわき信組のセミナー"), has an FAQ entry of its own, and the FAQ found it: it tells what the
     # program is, and answers "いつ" when it has a schedule fact.
     about = {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}
-    organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
-    if (entry_id in about or organisers_programs == {entry_id}) and hits[0].score >= faq.SUGGEST_AT:
+    if (entry_id in about or q.organisers_programs == {entry_id}) and hits[0].score >= faq.SUGGEST_AT:
         return (not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))) and _scheduled(turn, q)
     if not (q.match.is_topical or q.match.named or q.match.organisers) and entry_id != cal.file.calendar_entry:
         # A seminar word and nothing the calendar knows ("ﾊﾟﾗｵ研修はいつ行われましたか"): the FAQ's answer,
@@ -184,8 +188,7 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
 def _asks_a_programs_fact(turn: Turn, q: Question, hits: list[Hit]) -> bool:
     """Tell whether the FAQ is sure of a program that runs seminars and the question asks one of its facts
     other than when ("企業活性化プロジェクトは今年どこの会社が参加してますか", "パラオ研修っていつ行ったの")."""
-    programs = {s.program for s in q.calendar.seminars.values() if s.program}
-    if hits[0].entry_id not in programs or not faq.is_confident(hits):
+    if hits[0].entry_id not in q.calendar.programs or not faq.is_confident(hits):
         return False
     asked = nfkc(turn.text)
     for word in q.calendar.file.words.when:
@@ -250,11 +253,11 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     elsewhere = _upcoming(seminars, Period(today, None, ""), today) if not period.is_open else []
     if not past_named or elsewhere:
         lines.append(w.none_upcoming.format(when=f"{period.label}に" if period.label else "", what=what))
-    guessed, answered = _programs_behind(turn.kb, cal, q) if period.is_open else (set(), set())
-    if guessed or answered:
+    if period.is_open:
         # Nothing of the topic is ahead, and the FAQ knows a program that held such seminars ("事業承継の
         # セミナーある？", "6次化の事例が聞けるセミナーってある？", "いわき信組のセミナーってどんなの"): its
         # answer follows ours.
+        guessed, answered = _programs_behind(turn.kb, cal, q)
         known = faq.known_answer(turn, "\n".join(lines), guessed, answered, told=cal.file.calendar_entry)
         if known is not None:
             changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
@@ -270,7 +273,7 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     return Outcome(INTENT, (reply,), memory=memory)
 
 
-def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[set[str], set[str]]:
+def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[Container[str], Container[str]]:
     """Return the FAQ entries that may follow "none is ahead": those a guess will do for, and those the FAQ
     must be sure of.
 
@@ -279,20 +282,25 @@ def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[
     the calendar's seminars too (a desk's card names its seminars of the past: "担当：飲食店経営者のための…
     セミナー"). For an organiser, its one program.
     """
-    programs = {s.program for s in cal.seminars.values() if s.program}
     if q.match.is_topical or q.match.named:
-        if q.seminar_word:
-            return programs, set()
-        titles = [s.title for s in cal.seminars.values()]
-        return programs, {entry_id for entry_id, entry in kb.entries.items() if not _names_any(entry, titles)}
-    organisers_programs = {s.program for s in cal.seminars.values() if s.organiser in q.match.organisers}
-    return ({program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()), set()
+        return cal.programs, (frozenset() if q.seminar_word else _NamingNoSeminar(kb, cal))
+    organisers_programs = q.organisers_programs
+    return ({program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()), ()
 
 
-def _names_any(entry: AnswerableEntry, titles: list[str]) -> bool:
-    """Tell whether an entry's answer or facts name any of these seminars."""
-    texts = [entry.entry.answer, *(fact.value for fact in entry.entry.facts)]
-    return any(title in text for title in titles for text in texts)
+@dataclass(frozen=True)
+class _NamingNoSeminar:
+    """The entries whose answer and facts name none of the calendar's seminars (asked of one entry at a time)."""
+
+    kb: Knowledge
+    cal: SeminarCalendar
+
+    def __contains__(self, entry_id: object) -> bool:
+        entry = self.kb.entries.get(entry_id) if isinstance(entry_id, str) else None
+        if entry is None:
+            return False
+        texts = [entry.entry.answer, *(fact.value for fact in entry.entry.facts)]
+        return not any(s.title in text for s in self.cal.seminars.values() for text in texts)
 
 
 def _scope(period: Period) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge.text import (bigrams, has_kanji, kana_reading, latin_words, nfkc, reading_key, reading_tokens,
-                            spoken_reading, surface_key, to_katakana)
+                            spoken_reading, surface_key, to_katakana, without_latin_words)
 
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
@@ -35,7 +35,6 @@ SHORT_VARIANT = 3
 # A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
 MIN_KANA_WORD = 3
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
-_LATIN_WORD = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ]+")
 
 
 @dataclass(frozen=True)
@@ -365,9 +364,7 @@ class SearchIndex:
         Read letter by letter (who: ダブリュエイチオー), such a word is a long run of sounds no entry has,
         which drags every entry's score down; a known one (IT, SNS) stays.
         """
-        if not _LATIN_WORD.search(question):
-            return question
-        return _LATIN_WORD.sub(lambda m: m.group(0) if m.group(0).lower() in self._latin_words else " ", nfkc(question))
+        return without_latin_words(question, self._latin_words)
 
     def _kana_words_in_katakana(self, question: str) -> str:
         """Write in katakana the knowledge's words typed in hiragana amid kanji ("ほじょきんの上限" → "ホジョキンの上限").

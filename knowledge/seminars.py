@@ -5,6 +5,7 @@ import re
 import string
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -309,6 +310,11 @@ class SeminarCalendar:
         return cls(file, {s.id: s for s in file.seminars}, terms,
                    {p: tuple(ids) for p, ids in surface_starts.items()},
                    {p: tuple(ids) for p, ids in reading_starts.items()}, tagged)
+
+    @cached_property
+    def programs(self) -> frozenset[str]:
+        """Return the FAQ entries of the programs that run seminars."""
+        return frozenset(s.program for s in self.seminars.values() if s.program)
 
     @property
     def wording(self) -> Wording:

@@ -10,7 +10,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import Iterable
+from typing import Container, Iterable
 
 from sudachipy import Dictionary, SplitMode
 
@@ -24,6 +24,7 @@ _KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 _HIRAGANA = re.compile(r"[\u3041-\u3096]")
 # Laughter typed after a message (ｗ, www; 笑 at its end) says nothing of what is asked; Sudachi reads ｗ as ワット.
 _LAUGHTER = re.compile(r"w+")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")  # after NFKC: full-width letters are ASCII
 
 
 def nfkc(text: str) -> str:
@@ -57,7 +58,15 @@ def spoken_reading(text: str) -> str:
 
 def latin_words(text: str) -> set[str]:
     """Return the words in Latin letters of a text, in lower case (full-width letters too)."""
-    return set(re.findall(r"[a-z]+", nfkc(text).lower()))
+    return {word.lower() for word in _LATIN_WORD.findall(nfkc(text))}
+
+
+def without_latin_words(text: str, kept: Container[str]) -> str:
+    """Return the text (NFKC) with its words in Latin letters left out, but those `kept` (in lower case)."""
+    normal = nfkc(text)
+    if not _LATIN_WORD.search(normal):
+        return text
+    return _LATIN_WORD.sub(lambda m: m.group(0) if m.group(0).lower() in kept else " ", normal)
 
 
 def to_hiragana(text: str) -> str:

@@ -5,6 +5,7 @@ import pytest
 
 from bot.messages import Incoming
 from conftest import Chat, at, read_question_set
+from handlers import seminars
 from handlers.replies import Card
 from knowledge.model import Knowledge
 
@@ -313,6 +314,12 @@ def test_a_seminar_question_with_nothing_ahead_gets_no_program_that_runs_no_semi
     # The city's subsidy covers IT, but is not the state's IT導入補助金 the seminar was about.
     result = Chat(engine, now="2017-06-01T09:00:00").say("IT導入補助金のセミナー")
     assert result.intent == "seminars" and "経営発達補助金" not in result.text
+
+
+def test_a_desks_card_that_names_a_seminar_never_follows_none_ahead(kb: Knowledge):
+    naming_no_seminar = seminars._NamingNoSeminar(kb, seminars.calendar(kb))
+    assert "desk-jfc" not in naming_no_seminar  # 担当：飲食店経営者のための…セミナー
+    assert "yorozu-support-collaboration" in naming_no_seminar and "no-such-entry" not in naming_no_seminar
 
 
 def test_an_entry_that_runs_no_seminar_follows_none_ahead_only_when_the_faq_is_sure_of_it(engine):
