@@ -216,7 +216,6 @@ def test_the_seminar_question_set_is_answered(engine):
 def test_with_a_feed_address_the_detail_links_the_seminars_own_ics(tmp_path):
     import shutil
 
-    from handlers import seminars
     from handlers.base import Turn
     from knowledge.loader import BUNDLED_DIR
 
