@@ -80,6 +80,7 @@ class Vocabulary:
     replacements: list[tuple[str, str]] = field(default_factory=list)  # (variant reading, canonical reading)
     noise: list[str] = field(default_factory=list)  # readings of phrases that carry no meaning
     latin_words: frozenset[str] = frozenset()  # the words in Latin letters of the groups (seminar, startup …)
+    canonical_words: list[str] = field(default_factory=list)  # the groups' canonical readings, longest first
 
     @classmethod
     def build(cls, groups: Iterable[Sequence[str]], noise: Iterable[str]) -> "Vocabulary":
@@ -104,7 +105,10 @@ class Vocabulary:
                 replacements.setdefault(canonical, canonical)
         ordered = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
         noise_readings = sorted({reading_key(n) for n in noise if len(reading_key(n)) >= 2}, key=len, reverse=True)
-        return cls(ordered, noise_readings, frozenset(latin_words(" ".join(w for g in groups for w in g))))
+        canonical_words = sorted({c for c in (reading_key(group[0]) for group in groups) if len(c) >= 2},
+                                 key=len, reverse=True)
+        return cls(ordered, noise_readings, frozenset(latin_words(" ".join(w for g in groups for w in g))),
+                   canonical_words)
 
     def key(self, text: str) -> str:
         """Return the matching key of a text: its reading, synonyms folded, noise removed.
@@ -133,6 +137,8 @@ class Vocabulary:
         between two boundaries; a run typed in kana has none yet, and the index folds its words
         once it has split it (fold_word). Also returns the (variant, canonical) rules applied.
         """
+        if trusted:
+            cuts = self._join_canonical_words(reading, cuts)
         out: list[str] = []
         new_cuts: set[int] = set()
         applied: list[tuple[str, str]] = []
@@ -155,6 +161,24 @@ class Vocabulary:
         out.append(reading[source:])
         new_cuts.update(c - source + target for c in cuts if c > source)
         return "".join(out), new_cuts, applied
+
+    def _join_canonical_words(self, reading: str, cuts: set[int]) -> set[int]:
+        """Drop the boundaries inside a canonical word typed as itself, so it is one word as its variants fold to.
+
+        補助金 splits into ホジョ|キン, while 助成金 folds to one word ホジョキン: split, its parts would be
+        matched on their own (キン of 奨学金). Only words a trusted split starts and ends where the
+        canonical does: in a run of kana (イワキシンクミ) a canonical's sounds (いわき市, イワキシ) may
+        be the start of another word.
+        """
+        bounds = cuts | {0, len(reading)}
+        for word in self.canonical_words:
+            start = reading.find(word)
+            while start >= 0:
+                end = start + len(word)
+                if start in bounds and end in bounds:
+                    cuts = {c for c in cuts if not start < c < end}
+                start = reading.find(word, start + 1)
+        return cuts
 
     def fold_word(self, word: str) -> str:
         """Return a whole word's canonical reading if it is a short variant (as a trusted split's word is folded)."""

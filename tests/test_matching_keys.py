@@ -79,3 +79,15 @@ def test_words_in_latin_letters_the_knowledge_does_not_know_are_left_out(kb: Kno
     assert kb.index.words("ＩＴセミナー") == kb.index.words("ITセミナー") != kb.index.words("セミナー")  # IT is known
     assert kb.index.words("seminar") == kb.index.words("セミナー")  # a synonym in Latin letters
     assert not kb.index.search("qwertyuiop")
+
+
+def test_a_canonical_word_typed_as_itself_is_one_word_as_its_variants_fold_to(kb: Knowledge):
+    # Split (ホジョ|キン), 補助金's キン was found in 奨学金: "補助金 対象者" was answered with the scholarship's.
+    vocabulary = Vocabulary.build([["補助金", "助成金"]], [])
+    assert vocabulary.key("補助金 対象者") == vocabulary.key("助成金 対象者") == "ホジョキン|タイショウ|シャ"
+    assert kb.index.search("補助金 対象者")[0].entry_id == "management-development-subsidy"
+
+
+def test_a_canonical_word_is_not_joined_inside_a_run_of_kana(kb: Knowledge):
+    # いわき市 (イワキシ) begins イワキシンクミ: joined, it would hide しんくみ (いわき信用組合).
+    assert "イワキシンヨウクミアイ" in kb.index.words("いわきしんくみの せみなーって どんなの")
