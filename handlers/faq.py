@@ -189,6 +189,12 @@ def known_answer(turn: Turn, preface: str, guessed: Container[str], answered: Co
                    preface=preface)
 
 
+def entry_answer(turn: Turn, entry_id: str, preface: str) -> Outcome:
+    """Return an entry's answer with `preface` before it: an entry the caller chose, not the search."""
+    score = next((hit.score for hit in search(turn.kb, turn.text, MAX_SUGGESTIONS + 2) if hit.entry_id == entry_id), 0.0)
+    return _answer(turn, turn.kb.entries[entry_id], score, [], preface=preface)
+
+
 def fallback(turn: Turn, closest: Hit | None, text: str | None = None) -> Outcome:
     """Say what the bot can help with (`text`, else the knowledge's fallback); record the question for the admins."""
     record = RecordQuestion(turn.text[:1000], "fallback", closest.entry_id if closest else None,

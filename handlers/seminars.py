@@ -259,6 +259,11 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
         # answer follows ours.
         guessed, answered = _programs_behind(turn.kb, cal, q)
         known = faq.known_answer(turn, "\n".join(lines), guessed, answered, told=cal.file.calendar_entry)
+        program = _the_topics_program(q, seminars)
+        if known is None and program is not None:
+            # The FAQ is unsure, but the calendar knows the one program that held the topic's seminars
+            # ("よその業種と組むための勉強会みたいなのってある?": 連携ビジネス創出支援セミナー).
+            known = faq.entry_answer(turn, program, "\n".join(lines))
         if known is not None:
             changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
             return replace(known, memory={**memory, **changed})
@@ -286,6 +291,14 @@ def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[
         return cal.programs, (frozenset() if q.seminar_word else _NamingNoSeminar(kb, cal))
     organisers_programs = q.organisers_programs
     return ({program for program in organisers_programs if program} if len(organisers_programs) == 1 else set()), ()
+
+
+def _the_topics_program(q: Question, seminars: list[Seminar]) -> str | None:
+    """Return the one program the seminars of the question's topic belong to (a seminar of no program aside)."""
+    if not q.match.is_topical or q.match.named:
+        return None
+    programs = {s.program for s in seminars if s.program is not None}
+    return programs.pop() if len(programs) == 1 else None
 
 
 @dataclass(frozen=True)

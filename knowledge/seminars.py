@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from knowledge.loader import Problem, load_file
 from knowledge.schema import EntryId, Label, NonEmpty, Phone, Strict
-from knowledge.text import reading_key, surface_key
+from knowledge.text import has_hiragana, reading_key, surface_key
 
 FILE = "seminars.yaml"
 
@@ -227,6 +227,7 @@ class TopicMatch:
     organisers: tuple[str, ...] = ()
     scores: dict[str, int] = field(default_factory=dict)  # seminar id -> how many of the named topics it has
     kinds: tuple[str, ...] = ()  # the matched tags that are kinds of event (相談会), not subjects
+    keyword_subjects: tuple[str, ...] = ()  # the subject tags every seminar of the matched keywords has
 
     @property
     def is_topical(self) -> bool:
@@ -237,7 +238,14 @@ class TopicMatch:
     def topic(self) -> str:
         """Return the subject as a reply names it, e.g. 知財・IT ("" when none); kinds of event are not subjects."""
         subjects = [t for t in self.tags if t not in self.kinds]
-        return "・".join(subjects or ([] if self.tags else list(self.keywords[:1])))
+        if subjects or self.tags:
+            return "・".join(subjects)
+        # A keyword that is a phrase ("ネットで売", "販路を広げ") is named by its seminars' subject (IT), which
+        # reads as a topic does; one of nouns alone (IT導入補助金) by itself.
+        keyword = self.keywords[0] if self.keywords else ""
+        if has_hiragana(keyword) and self.keyword_subjects:
+            return self.keyword_subjects[0]
+        return keyword
 
     @property
     def kind(self) -> str:
@@ -363,7 +371,10 @@ class SeminarCalendar:
                 scores[seminar.id] = score
         keywords = tuple(dict.fromkeys(r.word for r in keyword_refs))
         kinds = tuple(t.name for t in self.file.tags if t.kind and t.name in tags)
-        return TopicMatch(named, tags, keywords, organisers, scores, kinds)
+        keyword_seminars = [s for s in self.file.seminars if s.id in {r.target for r in keyword_refs}]
+        keyword_subjects = tuple(t.name for t in self.file.tags if not t.kind and keyword_seminars
+                                 and all(t.name in s.tags for s in keyword_seminars))
+        return TopicMatch(named, tags, keywords, organisers, scores, kinds, keyword_subjects)
 
     def select(self, match: TopicMatch) -> list[Seminar]:
         """Return the seminars a question is about: the named ones, else the best topical ones, else all."""

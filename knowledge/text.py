@@ -46,6 +46,11 @@ def has_kanji(text: str) -> bool:
     return bool(_KANJI.search(text))
 
 
+def has_hiragana(text: str) -> bool:
+    """Tell whether a text has a hiragana (a particle or an ending: a phrase, not nouns alone)."""
+    return bool(_HIRAGANA.search(text))
+
+
 def kana_reading(kana: str) -> str:
     """Return the reading of a kana, as readings are compared (katakana, ヅ read ズ …)."""
     return to_katakana(kana).translate(_READING_FOLD)
