@@ -120,6 +120,12 @@ def test_a_word_typed_in_hiragana_amid_kanji_is_read_as_the_knowledges_word(chat
     assert result.entry_id == entry and fact in result.text
 
 
+def test_an_owners_everyday_word_for_the_subsidys_rate_is_its_cue(chat):
+    # どれくらい asks the rate: with it, the FAQ guesses the subsidy rather than only offering it.
+    result = chat.say("補助金は経費のどれくらい出してもらえる？")
+    assert result.entry_id == "management-development-subsidy" and "3分の2" in result.text
+
+
 def test_two_words_in_hiragana_side_by_side_stay_two_words(kb):
     assert kb.index.words("補助金はいくらもらえる？")[-2:] == ["イクラ", "モラエル"]
 
@@ -318,7 +324,9 @@ def test_iwaki_its_prefecture_and_a_place_named_in_passing_are_still_answered(ch
 @pytest.mark.parametrize("text,program", [("持続化給付金ってまだ申請できる？", "持続化給付金"),
                                           ("じぞくかきゅうふきん", "持続化給付金"),
                                           ("小規模事業者持続化補助金の締め切りは？", "小規模事業者持続化補助金"),
-                                          ("コロナ 給付金", "コロナ給付金")])
+                                          ("コロナ 給付金", "コロナ給付金"),
+                                          ("パート社員を正社員にしたらキャリアアップ助成金もらえる？", "キャリアアップ助成金"),
+                                          ("しょうきぼきぎょうきょうさい 入りたい", "小規模企業共済")])
 def test_a_question_about_the_states_program_is_not_answered_with_iwakis_subsidy(chat, text, program):
     result = chat.say(text)
     assert result.intent == "fallback" and result.entry_id is None
