@@ -29,6 +29,8 @@ MAX_DATES_ON_CARD = 6
 # Seminars of a topic said to be over when asked when they were held (いつだった？), the most matching first.
 MAX_HELD = 3
 _MEMORY_KEY = "seminar_results"
+# With nothing ahead, the one program that held a topic's seminars follows if the FAQ ranks it this high.
+PROGRAM_AMONG = 3
 # A seminar keyword this long ("ネットで集客", "SNS活用") is specific enough to make a question about seminars.
 SPECIFIC_KEYWORD = 4
 
@@ -186,9 +188,10 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
 
 
 def _asks_a_programs_fact(turn: Turn, q: Question, hits: list[Hit]) -> bool:
-    """Tell whether the FAQ is sure of a program that runs seminars and the question asks one of its facts
-    other than when ("企業活性化プロジェクトは今年どこの会社が参加してますか", "パラオ研修っていつ行ったの")."""
-    if hits[0].entry_id not in q.calendar.programs or not faq.is_confident(hits):
+    """Tell whether the FAQ is sure of a program that runs seminars (of any entry, without a seminar word)
+    and the question asks one of its facts other than when ("企業活性化プロジェクトは今年どこの会社が参加して
+    ますか", "パラオ研修っていつ行ったの", "よろず 相談件数 今年度")."""
+    if (q.seminar_word and hits[0].entry_id not in q.calendar.programs) or not faq.is_confident(hits):
         return False
     asked = nfkc(turn.text)
     for word in q.calendar.file.words.when:
@@ -260,9 +263,9 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
         guessed, answered = _programs_behind(turn.kb, cal, q)
         known = faq.known_answer(turn, "\n".join(lines), guessed, answered, told=cal.file.calendar_entry)
         program = _the_topics_program(q, seminars)
-        if known is None and program is not None:
-            # The FAQ is unsure, but the calendar knows the one program that held the topic's seminars
-            # ("よその業種と組むための勉強会みたいなのってある?": 連携ビジネス創出支援セミナー).
+        if known is None and program in {hit.entry_id for hit in faq.search(turn.kb, turn.text, PROGRAM_AMONG)}:
+            # The FAQ is unsure, but among its closest is the one program that held the topic's seminars
+            # ("跡を継ぐ息子が勉強できる講座あっぺか": いわき後継者アカデミー).
             known = faq.entry_answer(turn, program, "\n".join(lines))
         if known is not None:
             changed = {k: v for k, v in (known.memory or {}).items() if turn.memory.get(k) != v}
