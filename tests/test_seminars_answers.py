@@ -304,6 +304,7 @@ def test_a_question_of_whom_to_ask_is_left_to_the_faq_even_with_a_topic_and_a_pe
     ("息子に店を譲るつもりなので、引き継ぎのための集中講座があれば受けたい", "successor-academy", "事業承継対策"),
     ("跡を継ぐ息子が勉強できる講座あっぺか", "successor-academy", "事業承継対策"),  # 継ぐ, dialect
     ("ラーメン屋を始めたいので基礎の講座を受けたい", "startup-school", "創業"),
+    ("企業したいんだけど商工会議所で勉強会やってる？", "startup-school", "創業"),  # the IME's 企業 for 起業, as a verb
     # The FAQ is unsure (its best is the subsidy), but the calendar's 連携 seminars of a program are all this one's.
     ("よその会社と組んで新しい名物を作りたい。勉強会ある？", "collaborative-business-seminar", "地域ブランド"),
 ])
