@@ -486,9 +486,15 @@ def _held(seminar: Seminar, today: date) -> str:
         text = _plain(o)
         if year == o.first.year:
             text = text.split("年", 1)[1]
+        sessions = _ONE_COURSE.sub(r"\1", seminar.sessions_of(o) or "")
+        if o.is_period and sessions:  # a course of several sessions: how many ("知財の講座って全部で何回？")
+            text += f"（{sessions}）"
         parts.append(text)
         year = o.last.year
     return "、".join(parts)
+
+
+_ONE_COURSE = re.compile(r"^1講座（(.+)）$")  # "1講座（全8回）" said of one course: 全8回
 
 
 def _plain(o: Occurrence) -> str:

@@ -68,9 +68,11 @@ def test_a_topic_with_nothing_ahead_asked_as_seminars_names_the_topic_and_lists_
     assert "よくわかる3級簿記講座" not in result.text and not seminar_cards(result)
 
 
-@pytest.mark.parametrize("text, held", [("簿記を勉強したい", "「よくわかる3級簿記講座」は2017年11月に開催済みです"),
+@pytest.mark.parametrize("text, held", [("簿記を勉強したい", "「よくわかる3級簿記講座」は2017年11月（全20回）に開催済みです"),
                                         ("べんごしに むりょうで そうだん", "「弁護士等無料相談会」は2017年5月26日"),
-                                        ("ろぼっとの べんきょう", "「いわきものづくり塾（ロボティクスコース）」は")])
+                                        ("ろぼっとの べんきょう", "「いわきものづくり塾（ロボティクスコース）」は"),
+                                        # A course of several sessions says how many
+                                        ("知財の資格の勉強がしたい", "2017年9月～12月（全8回）に開催済みです")])
 def test_a_wish_to_learn_or_consult_with_nothing_ahead_is_told_what_was_held(engine, text, held):
     # Not a question of seminars: what there was, and when, tells whom to ask about the next ones.
     result = Chat(engine, now="2026-11-27T10:00:00").say(text)
