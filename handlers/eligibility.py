@@ -45,7 +45,8 @@ def wants(turn: Turn) -> bool:
         return True
     words = rules(turn.kb).words
     return any(text and (has_any(text, words.start) or (_asks_about_itself(text, words.start_subjects, words.start_intents)
-                                                        and not has_any(text, words.how_much)))
+                                                        and not has_any(text, words.how_much)
+                                                        and not has_any(text, words.spending)))
                for text in (turn.postback, turn.text))
 
 

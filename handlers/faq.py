@@ -279,9 +279,10 @@ def _answer(turn: Turn, entry: AnswerableEntry, score: float, others: list[Hit],
         for h in others[:MAX_SUGGESTIONS if hedged else 2]
         if h.score >= SUGGEST_AT and h.entry_id != entry.id
     )
+    offered = tuple(choice for choice in menu_choices(kb.messages) if choice.label == entry.entry.menu)
     memory = dict(turn.memory)
     memory["last_entry"] = entry.id
-    return Outcome("faq", (Reply(lead, cards=(card,), choices=related + (handoff_choice(turn),)),),
+    return Outcome("faq", (Reply(lead, cards=(card,), choices=offered + related + (handoff_choice(turn),)),),
                    entry_id=entry.id, score=round(score, 3), memory=memory, effects=effects)
 
 

@@ -83,6 +83,9 @@ class Knowledge:
                     if contacts and ref not in contacts:
                         problems.append(Problem(path.name, parsed.line_of("entries", i, "contacts"),
                                                 f"連絡先「{ref}」が contacts.yaml にありません。contacts.yaml の id を書いてください。"))
+                if messages and entry.menu and entry.menu not in {item.label for item in messages.menu}:
+                    problems.append(Problem(path.name, parsed.line_of("entries", i, "menu"),
+                                            f"メニュー「{entry.menu}」が messages.yaml の menu にありません。menu の label を書いてください。"))
                 entries[entry.id] = AnswerableEntry(entry, entry.as_of or file.as_of, path.name)
         if not entries:
             problems.append(Problem(str(directory), None, "回答できる項目（entries）が1つもありません。"))

@@ -46,6 +46,7 @@ class Entry(Strict):
     facts: list[Fact] = []
     contacts: list[EntryId] = []
     url: NonEmpty | None = None
+    menu: Label | None = None  # a label of messages.yaml's menu offered with the answer (補助金診断)
 
 
 class EntriesFile(Strict):

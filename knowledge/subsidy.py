@@ -175,6 +175,8 @@ class Words(Strict):
     start_subjects: list[NonEmpty] = []
     start_intents: list[NonEmpty] = []
     how_much: list[NonEmpty] = []  # "how much" (いくら, どれくらい): a question of the program's amounts, not of us
+    # what the money would pay for (設備, アプリ): a question of what the program covers, not of us
+    spending: list[NonEmpty] = []
     back: list[NonEmpty] = Field(min_length=1)
     not_yet: list[NonEmpty] = []
     no: list[NonEmpty] = Field(min_length=1)

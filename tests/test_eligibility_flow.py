@@ -329,13 +329,22 @@ def test_the_verdicts_handoff_button_hands_the_answers_to_the_secretariat(chat: 
 
 
 @pytest.mark.parametrize("text", ["補助金の対象になる取り組みの例", "補助金の対象になる経費は？",
-                                  "経営発達補助金って、かかった費用のどれくらいを出してもらえる？"])
+                                  "経営発達補助金って、かかった費用のどれくらいを出してもらえる？",
+                                  "レジのシステムを入れたいんだけど補助金の対象になる？"])  # what the money is for
 def test_a_question_about_what_the_subsidy_covers_is_answered_not_the_questionnaire(chat: Chat, text: str):
     result = chat.say(text)
     assert result.flow is None
     assert result.intent == "faq"
 
 
-@pytest.mark.parametrize("text", ["うちは補助金もらえる？", "補助金の対象になるか知りたい"])
+@pytest.mark.parametrize("text", ["うちは補助金もらえる？", "補助金の対象になるか知りたい", "飲食店です。補助金の対象になりますか"])
 def test_asking_whether_we_get_the_subsidy_starts_the_questionnaire(chat: Chat, text: str):
     assert chat.say(text).flow == "eligibility"
+
+
+def test_the_subsidys_answer_offers_the_check_and_a_tap_starts_it(chat):
+    # The entry's `menu: 補助金診断` shows the menu's item with the answer.
+    answer = chat.say("補助金の上限は？")
+    assert answer.entry_id == "management-development-subsidy" and "50万円" in answer.text
+    started = chat.tap(answer, "補助金診断")
+    assert started.flow == "eligibility"

@@ -112,6 +112,16 @@ def test_duplicate_entry_ids_are_refused(kb_copy: Path):
                for p in err.value.problems)
 
 
+def test_an_entrys_menu_must_be_an_item_of_the_menu(kb_copy: Path):
+    programs = kb_copy / "programs.yaml"
+    programs.write_text(programs.read_text(encoding="utf-8").replace("menu: 補助金診断", "menu: 補助金しんだん"),
+                        encoding="utf-8")
+    with pytest.raises(KnowledgeError) as err:
+        Knowledge.load(kb_copy)
+    assert any(str(p).startswith("programs.yaml:") and "補助金しんだん" in str(p) and "menu" in str(p)
+               for p in err.value.problems)
+
+
 def test_python_tags_in_yaml_are_refused(kb_copy: Path):
     (kb_copy / "synonyms.yaml").write_text("groups: !!python/object/apply:os.system ['echo hacked']\n", encoding="utf-8")
     result = sme_bot("kb", "check", str(kb_copy))
