@@ -113,10 +113,15 @@ def _tokenizer():  # type: ignore[no-untyped-def]
 @lru_cache(maxsize=4096)
 def _tokens(text: str) -> tuple[tuple[str, str, str, str], ...]:
     """Return (surface, reading, part of speech, its third level: 地名 for a place) for each NFKC morpheme."""
-    return tuple(
-        (m.surface(), m.reading_form(), pos[0], pos[2])
-        for m in _tokenizer().tokenize(text) for pos in (m.part_of_speech(),)
-    )
+    tokens = []
+    for m in _tokenizer().tokenize(text):
+        pos = m.part_of_speech()
+        token = (m.surface(), m.reading_form(), pos[0], pos[2])
+        if token[0] == "会っ" and tokens and tokens[-1][2] == "名詞":
+            # Sudachi reads 相談会って, 説明会って as 相談|会っ(て) (to meet): the suffix 会 (カイ) it is.
+            token = ("会", "カイ", "接尾辞", "*")
+        tokens.append(token)
+    return tuple(tokens)
 
 
 def _reading_of(surface: str, reading: str) -> str:

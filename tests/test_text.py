@@ -67,3 +67,10 @@ def test_laughter_after_a_question_is_not_read_as_part_of_it(text):
 def test_a_word_typed_in_kana_at_the_start_keeps_its_first_kana_though_sudachi_calls_it_a_particle():
     parts, trusted = reading_tokens("はまこんの主催はどこ")  # は/ま/こん: は tagged as a particle
     assert trusted and "".join(parts).startswith("ハマコン")
+
+
+@pytest.mark.parametrize("text, words", [("相談会ってある？", ("ソウダン", "カイ", "アル")),
+                                         ("振興協議会って何", ("シンコウ", "キョウギ", "カイ", "ナン")),
+                                         ("友達に会って話したい", ("トモダチ", "アッ", "ハナシ"))])  # the verb stays a verb
+def test_a_nouns_kai_before_tte_is_the_suffix_not_to_meet(text, words):
+    assert reading_tokens(text)[0] == words
