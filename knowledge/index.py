@@ -43,6 +43,9 @@ class Document:
 
     entry_id: str
     keys: tuple[str, ...]  # title, keywords, example questions
+    # Words a question may ask the entry by that are no key of it (its facts' cues: 財源, 元手): known
+    # words of a question typed in kana (ソノホジョキンノザイゲンハ: ソノ|ホジョキン|ノ|ザイゲン|ハ), not matched.
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,14 @@ class SearchIndex:
         self._known_words |= vocabulary.short_variants()  # folded once a kana run is split (_words_of)
         # What a run of hiragana amid kanji is looked for: the words, and the synonyms' variants as typed.
         self._kana_words = self._known_words | {variant for variant, _ in vocabulary.replacements}
-        self._longest_word = max(map(len, self._kana_words), default=0)
+        # A question typed in kana alone is split by its facts' cues too (not a run of hiragana amid kanji:
+        # there a cue in kana, いくら, would be read as a word of its own where it is part of one), those
+        # of no known word: いつから (イツ|カラ) stays two words, as the keys have them.
+        cues = {w for doc in documents for text in doc.words for w in vocabulary.key(text).split(SEPARATOR) if len(w) >= 2}
+        self._known_words |= {w for w in cues if not any(w[i:j] in self._known_words
+                                                         for i in range(len(w)) for j in range(i + 2, len(w) + 1)
+                                                         if j - i < len(w))}
+        self._longest_word = max(map(len, self._kana_words | self._known_words), default=0)
         # Every key of an entry in one string, so "is this trigram in the entry" is one `in`.
         self._joined = ["|".join(k for k, _ in keys) for keys in entry_keys]
         trigram_df: dict[str, int] = {}

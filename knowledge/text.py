@@ -113,7 +113,7 @@ def _tokenizer():  # type: ignore[no-untyped-def]
 @lru_cache(maxsize=4096)
 def _tokens(text: str) -> tuple[tuple[str, str, str, str], ...]:
     """Return (surface, reading, part of speech, its third level: 地名 for a place) for each NFKC morpheme."""
-    tokens = []
+    tokens: list[tuple[str, str, str, str]] = []
     for m in _tokenizer().tokenize(text):
         pos = m.part_of_speech()
         token = (m.surface(), m.reading_form(), pos[0], pos[2])

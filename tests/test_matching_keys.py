@@ -91,3 +91,11 @@ def test_a_canonical_word_typed_as_itself_is_one_word_as_its_variants_fold_to(kb
 def test_a_canonical_word_is_not_joined_inside_a_run_of_kana(kb: Knowledge):
     # いわき市 (イワキシ) begins イワキシンクミ: joined, it would hide しんくみ (いわき信用組合).
     assert "イワキシンヨウクミアイ" in kb.index.words("いわきしんくみの せみなーって どんなの")
+
+
+def test_a_question_typed_in_kana_is_split_by_the_facts_cues_too(kb: Knowledge):
+    # 財源 is a cue of the subsidy's 原資, no key of any entry: without it ノザイゲンハ was one unknown word.
+    words = kb.index.words("そのほじょきんのざいげんはどこからきているの")
+    assert "ザイゲン" in words and "ホジョキン" in words
+    # A cue made of known words (いつから) stays those words, as the keys have them.
+    assert kb.index.words("ほじょきんの もうしこみは いつから")[-2:] == ["イツ", "カラ"]
