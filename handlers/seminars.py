@@ -14,7 +14,7 @@ from handlers.replies import Card, CardButton, Choice, Reply, replies_to_json
 from knowledge.index import Hit
 from knowledge.model import Knowledge
 from knowledge.seminars import FILE, Occurrence, Seminar, SeminarCalendar, TopicMatch
-from knowledge.text import has_any, nfkc, surface_key, word_keys
+from knowledge.text import has_any, nfkc, reading_key, surface_key, word_keys
 
 INTENT = "seminars"
 PREFIX = "seminars:"
@@ -125,13 +125,23 @@ def wants(turn: Turn) -> bool:
         return not _faq_knows_better(turn, q)
     # A seminar's own phrase alone is ours only while such a seminar is ahead: "消費税の軽減税率って外食は
     # 何%？" names the 軽減税率 seminar's keyword, and "none is scheduled" would not answer it.
-    specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) and _scheduled(turn, q)
+    # So is a topic typed alone ("簿記", "ぼき"): a keyword of the seminars it names.
+    specific = ((any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) or _only_the_topic(q))
+                and _scheduled(turn, q))
     dated = q.period is not None and (q.match.is_topical or q.whats_on)
     if (q.match.is_topical and q.learn_word) or specific or dated:
         hits = faq.search(turn.kb, turn.text, limit=2)
         # The calendar's own entry is no surer answer to "今月なんかある？" than the month's seminars.
         return not faq.is_confident(hits) or _asks_what_is_on_not_the_calendar(q, hits[0].entry_id)
     return False
+
+
+def _only_the_topic(q: Question) -> bool:
+    """Tell whether the message is nothing but the calendar's words for a topic ("簿記", "ちざい")."""
+    if not q.match.is_topical:
+        return False
+    said = len(reading_key(q.text))
+    return said > 0 and said <= sum(len(reading_key(w)) for w in q.match.words)
 
 
 def _asks_what_is_on_not_the_calendar(q: Question, entry_id: str) -> bool:

@@ -228,6 +228,7 @@ class TopicMatch:
     scores: dict[str, int] = field(default_factory=dict)  # seminar id -> how many of the named topics it has
     kinds: tuple[str, ...] = ()  # the matched tags that are kinds of event (相談会), not subjects
     keyword_subjects: tuple[str, ...] = ()  # the subject tags every seminar of the matched keywords has
+    words: tuple[str, ...] = ()  # the calendar's words found (as written in the YAML)
 
     @property
     def is_topical(self) -> bool:
@@ -385,7 +386,8 @@ class SeminarCalendar:
         keyword_seminars = [s for s in self.file.seminars if s.id in {r.target for r in keyword_refs}]
         keyword_subjects = tuple(t.name for t in self.file.tags if not t.kind and keyword_seminars
                                  and all(t.name in s.tags for s in keyword_seminars))
-        return TopicMatch(named, tags, keywords, organisers, scores, kinds, keyword_subjects)
+        return TopicMatch(named, tags, keywords, organisers, scores, kinds, keyword_subjects,
+                          tuple(dict.fromkeys(r.word for r in found)))
 
     def select(self, match: TopicMatch) -> list[Seminar]:
         """Return the seminars a question is about: the named ones, else the best topical ones, else all."""

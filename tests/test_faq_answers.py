@@ -94,7 +94,7 @@ def _tokenizer():  # type: ignore[no-untyped-def]
 def retyped_in_hiragana(text: str) -> str:
     """Return a question as typed without kanji conversion: every word's reading, in hiragana."""
     tokenizer = _tokenizer()
-    return "".join(to_hiragana(m.reading_form() if m.part_of_speech()[0] != "補助記号" else m.surface())
+    return "".join(to_hiragana(m.reading_form() if m.part_of_speech()[0] not in ("補助記号", "空白") else m.surface())
                    for m in tokenizer.tokenize(nfkc(text)))
 
 

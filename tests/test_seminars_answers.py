@@ -409,3 +409,10 @@ def test_a_seminars_long_name_in_an_imes_homophone_is_still_that_seminar(engine)
     result = Chat(engine, now="2017-08-01T10:00:00").say("操業スクールは今年いつやるの？")
     assert result.intent == "seminars" and "次回は2017年8月～9月の「創業スクール」です" in result.text
     assert not seminars.calendar(engine.kb).match("企業の勉強会").tags  # 企業 is no 起業
+
+
+@pytest.mark.parametrize("text", ["簿記", "ぼき"])
+def test_a_topic_typed_alone_lists_its_seminars_while_one_is_ahead(engine, text):
+    before = Chat(engine, now="2017-11-01T09:00:00").say(text)
+    assert before.intent == "seminars" and "よくわかる3級簿記講座" in before.text
+    assert Chat(engine, now="2026-11-27T10:00:00").say(text).intent == "fallback"  # none ahead: not a seminar question
