@@ -150,6 +150,9 @@ class Vocabulary:
         for m in self._pattern().finditer(reading):
             if len(m.group(0)) <= SHORT_VARIANT and not (trusted and m.start() in bounds and m.end() in bounds):
                 continue
+            if (trusted and not (m.start() in bounds and m.end() in bounds)
+                    and any(m.start() < cut < m.end() for cut in cuts)):
+                continue  # across words, begun or ended inside one: 会議|初回 (カイギ|ショカイ) holds no 会議所
             out.append(reading[source:m.start()])
             new_cuts.update(c - source + target for c in cuts if source < c <= m.start())
             target += m.start() - source

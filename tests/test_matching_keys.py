@@ -99,3 +99,9 @@ def test_a_question_typed_in_kana_is_split_by_the_facts_cues_too(kb: Knowledge):
     assert "ザイゲン" in words and "ホジョキン" in words
     # A cue made of known words (いつから) stays those words, as the keys have them.
     assert kb.index.words("ほじょきんの もうしこみは いつから")[-2:] == ["イツ", "カラ"]
+
+
+def test_a_variant_is_not_folded_across_words_it_begins_or_ends_inside(kb: Knowledge):
+    # 会議|初回 reads カイギ|ショカイ: 会議所 (カイギショ) is there only across the boundary, ending inside 初回.
+    assert kb.index.words("振興会議 初回") == ["シンコウカイギ", "ショカイ"]
+    assert kb.index.search("振興会議 初回")[0].entry_id == "council-meetings"
