@@ -256,7 +256,7 @@ class TopicMatch:
 
 # A word is matched by its surface form or its reading; readings this short match too much.
 _MIN_READING = 2
-_LONG_NAME_READING = 7
+_LONG_READING = 7
 _ASCII_WORD = re.compile(r"^[a-z0-9]+$")
 _KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 
@@ -269,9 +269,9 @@ class _Term:
     reading: str  # reading key; "" when the term is not matched by reading
     ascii_word: bool  # an ASCII word (it, pr) matches only between non-alphanumerics
     refs: tuple[_Ref, ...]
-    # A seminar's name read this long is matched by reading amid kanji too: an IME's homophone
-    # (操業スクール, 知的財産管理機能検定) is no other word, as a short one's would be (企業, 起業).
-    long_name: bool = False
+    # A word read this long is matched by its sound amid kanji too: an IME's homophone (操業スクール,
+    # 警衛計画) is no other word, as a short one's would be (企業, 起業).
+    long_reading: bool = False
 
 
 @dataclass
@@ -284,7 +284,7 @@ class SeminarCalendar:
     # A key's first two characters (or its only one) -> indexes into _terms, by surface and by reading.
     _surface_starts: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _reading_starts: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    _name_reading_starts: dict[str, tuple[int, ...]] = field(default_factory=dict)  # the long names' only
+    _long_reading_starts: dict[str, tuple[int, ...]] = field(default_factory=dict)  # the long readings' only
     _tagged: dict[str, frozenset[str]] = field(default_factory=dict)  # tag name -> ids of seminars with it
 
     @classmethod
@@ -312,23 +312,23 @@ class SeminarCalendar:
         for key, found in refs.items():
             ascii_word = bool(_ASCII_WORD.match(key))
             reading = "" if ascii_word else reading_key(found[0].word)
-            long_name = len(reading) >= _LONG_NAME_READING and any(r.kind == "name" for r in found)
-            terms.append(_Term(key, reading if len(reading) >= _MIN_READING else "", ascii_word, tuple(found), long_name))
+            terms.append(_Term(key, reading if len(reading) >= _MIN_READING else "", ascii_word, tuple(found),
+                               len(reading) >= _LONG_READING))
         terms.sort(key=lambda t: -len(t.key))  # longest first: 産学官ネットワーク masks ネット
         surface_starts: dict[str, list[int]] = {}
         reading_starts: dict[str, list[int]] = {}
-        name_reading_starts: dict[str, list[int]] = {}
+        long_reading_starts: dict[str, list[int]] = {}
         for i, term in enumerate(terms):
             surface_starts.setdefault(term.key[:2], []).append(i)
             if term.reading:
                 reading_starts.setdefault(term.reading[:2], []).append(i)
-            if term.long_name:
-                name_reading_starts.setdefault(term.reading[:2], []).append(i)
+            if term.long_reading:
+                long_reading_starts.setdefault(term.reading[:2], []).append(i)
         tagged = {tag.name: frozenset(s.id for s in file.seminars if tag.name in s.tags) for tag in file.tags}
         return cls(file, {s.id: s for s in file.seminars}, terms,
                    {p: tuple(ids) for p, ids in surface_starts.items()},
                    {p: tuple(ids) for p, ids in reading_starts.items()},
-                   {p: tuple(ids) for p, ids in name_reading_starts.items()}, tagged)
+                   {p: tuple(ids) for p, ids in long_reading_starts.items()}, tagged)
 
     @cached_property
     def programs(self) -> frozenset[str]:
@@ -348,12 +348,12 @@ class SeminarCalendar:
         """Find the seminars, categories, keywords and organisers a question names."""
         surface = surface_key(text)
         # Readings catch kana-only input (ぼき for 簿記); with kanji present they would also turn
-        # 企業 into 起業 (both キギョウ), so then only the written form counts, but for long names.
+        # 企業 into 起業 (both キギョウ), so then only the written form counts, but for long words.
         kanji = bool(_KANJI.search(surface))
         # Amid kanji, as it sounds with its particles: 販路開拓のセミナー is no name (販路開拓セミナー), a topic's seminars.
         reading = spoken_reading(text[:500]) if kanji else reading_key(text[:500])
         candidates = _starting_in(surface, self._surface_starts)
-        candidates |= _starting_in(reading, self._name_reading_starts if kanji else self._reading_starts)
+        candidates |= _starting_in(reading, self._long_reading_starts if kanji else self._reading_starts)
         if not candidates:
             return TopicMatch()
         taken_surface: list[tuple[int, int]] = []
@@ -361,7 +361,7 @@ class SeminarCalendar:
         found: list[_Ref] = []
         for term in (self._terms[i] for i in sorted(candidates)):  # longest first: a longer word claims its place first
             if _take(surface, term.key, taken_surface, ascii_word=term.ascii_word) or (
-                term.reading and (term.long_name or not kanji) and _take(reading, term.reading, taken_reading, ascii_word=False)
+                term.reading and (term.long_reading or not kanji) and _take(reading, term.reading, taken_reading, ascii_word=False)
             ):
                 found.extend(term.refs)
         if not found:

@@ -409,6 +409,7 @@ def test_a_seminars_long_name_in_an_imes_homophone_is_still_that_seminar(engine)
     result = Chat(engine, now="2017-08-01T10:00:00").say("操業スクールは今年いつやるの？")
     assert result.intent == "seminars" and "次回は2017年8月～9月の「創業スクール」です" in result.text
     assert not seminars.calendar(engine.kb).match("企業の勉強会").tags  # 企業 is no 起業
+    assert seminars.calendar(engine.kb).match("警衛計画のセミナー").tags == ("経営計画",)  # a long topic word too
 
 
 @pytest.mark.parametrize("text", ["簿記", "ぼき"])
