@@ -404,8 +404,8 @@ def test_a_social_network_by_its_name_finds_the_social_media_seminar(engine, tex
     assert result.intent == "seminars" and "ソーシャルメディア活用" in result.text
 
 
-def test_a_seminars_long_name_in_an_imes_homophone_is_still_that_seminar(engine):
-    # 操業 for 創業 (both ソウギョウ): a long name is matched by its sound amid kanji too, a short word is not.
+def test_a_long_calendar_word_in_an_imes_homophone_is_still_that_word(engine):
+    # 操業 for 創業 (both ソウギョウ): a long word is matched by its sound amid kanji too, a short one is not.
     result = Chat(engine, now="2017-08-01T10:00:00").say("操業スクールは今年いつやるの？")
     assert result.intent == "seminars" and "次回は2017年8月～9月の「創業スクール」です" in result.text
     assert not seminars.calendar(engine.kb).match("企業の勉強会").tags  # 企業 is no 起業
