@@ -32,6 +32,9 @@ COVERAGE_WEIGHT = 0.5
 SIMILARITY_WEIGHT = 0.5
 # A synonym variant of this many characters or fewer is folded only as a whole word (see _fold_synonyms).
 SHORT_VARIANT = 3
+# What a word of a question counts in an entry's coverage when it is only one of the entry's facts' cues.
+CUE_CREDIT = 0.5
+MAX_CUE_ENTRIES = 2  # … and only a cue of this many entries at most
 # A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
 MIN_KANA_WORD = 3
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
@@ -270,6 +273,7 @@ class SearchIndex:
         rows, cols = [], []
         doc_freq: dict[int, int] = {}
         self._words: list[str] = []  # per entry: every key with its word boundaries, "|ホジョキン|ジョウゲン|…|"
+        cue_words: list[set[str]] = []  # per entry: the words of its facts' cues
         # Words in Latin letters the knowledge knows (IT, HP, TATAKIAGE …); any other in a question is left out.
         self._latin_words = vocabulary.latin_words | {w for doc in documents for w in latin_words(" ".join(doc.keys))}
         for row, doc in enumerate(documents):
@@ -287,11 +291,20 @@ class SearchIndex:
                     entry_grams.add(grams.setdefault(g, len(grams)))
             entry_keys.append(keys)
             self._words.append(SEPARATOR + SEPARATOR.join(words) + SEPARATOR)
+            cue_words.append({w for text in doc.words for w in vocabulary.key(text).split(SEPARATOR) if w})
             for col in entry_grams:
                 rows.append(row)
                 cols.append(col)
                 doc_freq[col] = doc_freq.get(col, 0) + 1
         self._grams = grams
+        # Per entry: the words of its facts' cues that few entries have ("|ザイゲン|モトデ|"); a cue of many
+        # (いつ, 電話) says nothing of which entry is asked.
+        cue_df: dict[str, int] = {}
+        for found_cues in cue_words:
+            for w in found_cues:
+                cue_df[w] = cue_df.get(w, 0) + 1
+        self._cue_words = [SEPARATOR + SEPARATOR.join(w for w in sorted(found_cues) if cue_df[w] <= MAX_CUE_ENTRIES)
+                           + SEPARATOR for found_cues in cue_words]
         # Every word of the knowledge's keys: what a question typed in kana alone is split into.
         self._known_words = {w for joined in self._words for w in joined.split(SEPARATOR) if len(w) >= 2}
         self._known_words |= vocabulary.short_variants()  # folded once a kana run is split (_words_of)
@@ -500,34 +513,41 @@ class SearchIndex:
             total += segment.weight
         joined = [self._joined[row] for row in rows]
         words = [self._words[row] for row in rows]
+        cues = [self._cue_words[row] for row in rows]
         found = [0.0] * len(rows)
         for segment in segments:  # what each candidate contains is added up word by word, in order
             text, weight = segment.text, segment.weight
             if len(text) <= 2:
                 left, right = SEPARATOR + text, text + SEPARATOR
-                found = [f + weight if left in w or right in w else f for f, w in zip(found, words)]
-                continue
-            if len(text) <= 4:
-                found = [f + weight if text in w else f + 0.5 * weight if text in j else f
-                         for f, j, w in zip(found, joined, words)]
-                continue
-            for i, entry_words in enumerate(words):
-                if text in entry_words:  # every piece is there: full credit
-                    found[i] += weight
-                    continue
-                threes = [piece in entry_words for piece in segment.threes]
-                if True not in threes:
-                    continue
-                credit = [0.0] * len(text)
-                for start, present in enumerate(threes):
-                    if present:
-                        credit[start:start + 3] = (0.5, 0.5, 0.5)
-                for start, piece in enumerate(segment.fours):
-                    # Four in a row are there only if both their threes are.
-                    if threes[start] and threes[start + 1] and piece in entry_words:
-                        credit[start:start + 4] = (1.0, 1.0, 1.0, 1.0)
-                found[i] += sum([w * c for w, c in zip(segment.weights, credit)])
+                credits = [weight if left in w or right in w else 0.0 for w in words]
+            elif len(text) <= 4:
+                credits = [weight if text in w else 0.5 * weight if text in j else 0.0 for j, w in zip(joined, words)]
+            else:
+                credits = [self._long_word_credit(segment, w) for w in words]
+            # A word that is only one of the entry's facts' cues (財源, 元手) counts CUE_CREDIT: users ask
+            # by those words, but a cue such as 申請方法 is every procedure's ("パスポートの申請方法").
+            whole = SEPARATOR + text + SEPARATOR
+            found = [f + max(credit, CUE_CREDIT * weight if whole in c else 0.0)
+                     for f, credit, c in zip(found, credits, cues)]
         return [f / total if total else 0.0 for f in found]
+
+    @staticmethod
+    def _long_word_credit(segment: "_Segment", entry_words: str) -> float:
+        """Return what of a long word an entry's words hold: all of it, or its pieces of four (fully) and three (half)."""
+        if segment.text in entry_words:  # every piece is there: full credit
+            return segment.weight
+        threes = [piece in entry_words for piece in segment.threes]
+        if True not in threes:
+            return 0.0
+        credit = [0.0] * len(segment.text)
+        for start, present in enumerate(threes):
+            if present:
+                credit[start:start + 3] = (0.5, 0.5, 0.5)
+        for start, piece in enumerate(segment.fours):
+            # Four in a row are there only if both their threes are.
+            if threes[start] and threes[start + 1] and piece in entry_words:
+                credit[start:start + 4] = (1.0, 1.0, 1.0, 1.0)
+        return sum([w * c for w, c in zip(segment.weights, credit)])
 
     def _similarities(self, query: str, q_surface: str, rows: list[int]) -> list[tuple[float, str]]:
         """Score each candidate's closest key: whole-string likeness, or a key found inside the question.

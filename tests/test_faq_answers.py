@@ -351,3 +351,16 @@ def test_a_matter_of_life_with_a_business_in_it_is_answered(chat, text):
 def test_a_program_of_iwakis_own_calendar_is_not_taken_for_the_states(engine):
     result = Chat(engine, now="2017-06-01T09:00:00").say("IT導入補助金のセミナー")
     assert result.intent == "seminars"
+
+
+@pytest.mark.parametrize("text, entry", [
+    ("その補助金の財源はどこから来ているの？", "management-development-subsidy"),  # 財源: a cue of its 原資
+    ("ビジネスモデル変えて新分野やりたい 補助ある？", "management-development-subsidy"),  # cues of what it covers
+])
+def test_a_facts_cue_of_few_entries_counts_towards_finding_the_entry(chat, text, entry):
+    result = chat.say(text)
+    assert result.intent == "faq" and result.entry_id == entry
+
+
+def test_a_cue_of_every_procedure_does_not_make_an_unrelated_question_ours(chat):
+    assert chat.say("パスポートの申請方法").intent == "fallback"  # 申請方法 is a cue, but of no one entry
