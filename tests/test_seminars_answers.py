@@ -417,3 +417,9 @@ def test_a_topic_typed_alone_lists_its_seminars_while_one_is_ahead(engine, text)
     before = Chat(engine, now="2017-11-01T09:00:00").say(text)
     assert before.intent == "seminars" and "よくわかる3級簿記講座" in before.text
     assert Chat(engine, now="2026-11-27T10:00:00").say(text).intent == "fallback"  # none ahead: not a seminar question
+
+
+@pytest.mark.parametrize("text", ["つぎのせみなーいつ?", "せみなーについておしえて", "しんくみのせみなー"])
+def test_a_kana_question_is_not_given_a_topic_by_a_stems_sounds(kb: Knowledge, text):
+    # 継が reads ツギ (次), 継い ツズイ, と組み クミ (しんくみ): no such stem is a topic word.
+    assert not seminars.calendar(kb).match(text).tags
