@@ -364,3 +364,9 @@ def test_a_facts_cue_of_few_entries_counts_towards_finding_the_entry(chat, text,
 
 def test_a_cue_of_every_procedure_does_not_make_an_unrelated_question_ours(chat):
     assert chat.say("パスポートの申請方法").intent == "fallback"  # 申請方法 is a cue, but of no one entry
+
+
+def test_handing_the_business_over_in_everyday_words_is_business_succession(chat):
+    # 引き継ぐ is 事業承継 (a synonym): the one-stop desk, not a list of choices.
+    result = chat.say("会社を引き継ぐ相談をまとめて聞いてくれる窓口は？")
+    assert result.intent == "faq" and result.entry_id == "business-succession-center"
