@@ -125,10 +125,13 @@ def wants(turn: Turn) -> bool:
         return not _faq_knows_better(turn, q)
     # A seminar's own phrase alone is ours only while such a seminar is ahead: "消費税の軽減税率って外食は
     # 何%？" names the 軽減税率 seminar's keyword, and "none is scheduled" would not answer it.
-    # So is a topic typed alone ("簿記", "ぼき"): a keyword of the seminars it names.
-    specific = ((any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) or _only_the_topic(q))
-                and _scheduled(turn, q))
+    specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) and _scheduled(turn, q)
     dated = q.period is not None and (q.match.is_topical or q.whats_on)
+    if _only_the_topic(q) and _scheduled(turn, q):
+        # So is a topic typed alone ("簿記", "経営計画"), unless the FAQ is sure of a program of its seminars:
+        # the entry it is surest of otherwise (創業支援事業計画 for 経営計画) is not what the word asks.
+        hits = faq.search(turn.kb, turn.text, limit=2)
+        return not (faq.is_confident(hits) and hits[0].entry_id in {s.program for s in q.calendar.select(q.match)})
     if (q.match.is_topical and q.learn_word) or specific or dated:
         hits = faq.search(turn.kb, turn.text, limit=2)
         # The calendar's own entry is no surer answer to "今月なんかある？" than the month's seminars.
@@ -172,7 +175,9 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     if not hits:
         return False
     if _asks_a_programs_fact(turn, q, hits):
-        return True
+        # But a question of a topic's seminars with none ahead is told so first, and the FAQ's answer follows
+        # ("6次化の新商品の事例が出てるセミナーってある？").
+        return not (q.match.is_topical and q.seminar_word and not q.held_word and not _scheduled(turn, q))
     if q.period is not None:
         return False
     cal = calendar(turn.kb)

@@ -412,6 +412,17 @@ def test_a_long_calendar_word_in_an_imes_homophone_is_still_that_word(engine):
     assert seminars.calendar(engine.kb).match("警衛計画のセミナー").tags == ("経営計画",)  # a long topic word too
 
 
+def test_a_topic_typed_alone_is_its_seminars_even_when_the_faq_is_sure_of_another_entry(engine):
+    # The FAQ is sure of 創業支援事業計画 for 経営計画: not what the word alone asks while its seminars are ahead.
+    result = Chat(engine, now="2017-09-10T18:00:00").say("経営計画")
+    assert result.intent == "seminars" and "9/25" in result.text
+
+
+def test_next_asked_as_tsugi_wa_is_from_now_on(engine):
+    result = Chat(engine, now="2018-01-10T09:00:00").say("弁護士に無料で聞ける日、次は？")
+    assert result.intent == "seminars" and "2/23" in result.text and "11/17" not in result.text
+
+
 @pytest.mark.parametrize("text", ["簿記", "ぼき"])
 def test_a_topic_typed_alone_lists_its_seminars_while_one_is_ahead(engine, text):
     before = Chat(engine, now="2017-11-01T09:00:00").say(text)
