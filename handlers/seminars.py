@@ -55,8 +55,8 @@ class Question:
 
     @cached_property
     def seminar_word(self) -> bool:
-        """Tell whether the message says seminar (セミナー, 講座 …)."""
-        return has_any(self.text, self.calendar.file.words.seminar)
+        """Tell whether the message says seminar (セミナー, 講座 …), or one's sound in other kanji (検収会)."""
+        return has_any(self.text, self.calendar.file.words.seminar) or self.calendar.sounds_like_a_seminar_word(self.text)
 
     @cached_property
     def event_word(self) -> bool:

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from knowledge.loader import Problem, load_file
 from knowledge.schema import EntryId, Label, NonEmpty, Phone, Strict
-from knowledge.text import has_hiragana, reading_key, spoken_reading, surface_key
+from knowledge.text import has_hiragana, has_kanji, reading_key, spoken_reading, surface_key
 
 FILE = "seminars.yaml"
 
@@ -257,6 +257,7 @@ class TopicMatch:
 # A word is matched by its surface form or its reading; readings this short match too much.
 _MIN_READING = 2
 _LONG_READING = 7
+_LONG_SEMINAR_WORD = 6  # ケンシュウカイ, ベンキョウカイ: a shorter one sounds like other words (研修, 検収, 公衆…)
 _ASCII_WORD = re.compile(r"^[a-z0-9]+$")
 _KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 
@@ -334,6 +335,18 @@ class SeminarCalendar:
     def programs(self) -> frozenset[str]:
         """Return the FAQ entries of the programs that run seminars."""
         return frozenset(s.program for s in self.seminars.values() if s.program)
+
+    @cached_property
+    def _seminar_word_sounds(self) -> tuple[str, ...]:
+        sounds = (reading_key(w) for w in self.file.words.seminar if not w.isascii())
+        return tuple(dict.fromkeys(r for r in sounds if len(r) >= _LONG_SEMINAR_WORD))
+
+    def sounds_like_a_seminar_word(self, text: str) -> bool:
+        """Tell whether a text with kanji has the sound of a long seminar word: an IME's homophone (検収会, 研修会)."""
+        if not has_kanji(text):
+            return False
+        sounds = spoken_reading(text[:500])
+        return any(sound in sounds for sound in self._seminar_word_sounds)
 
     @property
     def wording(self) -> Wording:

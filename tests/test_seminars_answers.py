@@ -434,3 +434,9 @@ def test_a_topic_typed_alone_lists_its_seminars_while_one_is_ahead(engine, text)
 def test_a_kana_question_is_not_given_a_topic_by_a_stems_sounds(kb: Knowledge, text):
     # 継が reads ツギ (次), 継い ツズイ, と組み クミ (しんくみ): no such stem is a topic word.
     assert not seminars.calendar(kb).match(text).tags
+
+
+def test_a_long_seminar_word_in_an_imes_homophone_is_still_a_seminar_word(engine):
+    result = Chat(engine, now="2017-11-10T10:00:00").say("来月の検収会ある？")  # 研修会 (ケンシュウカイ)
+    assert result.intent == "seminars" and "来月（2017年12月）のセミナー" in result.text
+    assert not seminars.calendar(engine.kb).sounds_like_a_seminar_word("公衆トイレの場所")  # 講習 is too short to tell
