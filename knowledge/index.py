@@ -32,9 +32,10 @@ COVERAGE_WEIGHT = 0.5
 SIMILARITY_WEIGHT = 0.5
 # A synonym variant of this many characters or fewer is folded only as a whole word (see _fold_synonyms).
 SHORT_VARIANT = 3
-# What a word of a question counts in an entry's coverage when it is only one of the entry's facts' cues.
-CUE_CREDIT = 0.5
-MAX_CUE_ENTRIES = 2  # … and only a cue of this many entries at most
+# What a word of a question counts in an entry's coverage when it is only one of the entry's told words
+# (its answer's and its facts' cues: 財源, 元手), and only a word told by this many entries at most.
+TOLD_WORD_CREDIT = 0.5
+MAX_TOLD_WORD_ENTRIES = 2
 # A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
 MIN_KANA_WORD = 3
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
@@ -46,7 +47,7 @@ class Document:
 
     entry_id: str
     keys: tuple[str, ...]  # title, keywords, example questions
-    # Words a question may ask the entry by that are no key of it (its facts' cues: 財源, 元手): known
+    # Words a question may ask the entry by that are no key of it (its answer's, its facts' cues: 財源, 元手): known
     # words of a question typed in kana (ソノホジョキンノザイゲンハ: ソノ|ホジョキン|ノ|ザイゲン|ハ), not matched.
     words: tuple[str, ...] = ()
 
@@ -273,7 +274,7 @@ class SearchIndex:
         rows, cols = [], []
         doc_freq: dict[int, int] = {}
         self._words: list[str] = []  # per entry: every key with its word boundaries, "|ホジョキン|ジョウゲン|…|"
-        cue_words: list[set[str]] = []  # per entry: the words of its facts' cues
+        told_words: list[set[str]] = []  # per entry: the words of its answer and its facts' cues
         # Words in Latin letters the knowledge knows (IT, HP, TATAKIAGE …); any other in a question is left out.
         self._latin_words = vocabulary.latin_words | {w for doc in documents for w in latin_words(" ".join(doc.keys))}
         for row, doc in enumerate(documents):
@@ -291,30 +292,30 @@ class SearchIndex:
                     entry_grams.add(grams.setdefault(g, len(grams)))
             entry_keys.append(keys)
             self._words.append(SEPARATOR + SEPARATOR.join(words) + SEPARATOR)
-            cue_words.append({w for text in doc.words for w in vocabulary.key(text).split(SEPARATOR) if w})
+            told_words.append({w for text in doc.words for w in vocabulary.key(text).split(SEPARATOR) if w})
             for col in entry_grams:
                 rows.append(row)
                 cols.append(col)
                 doc_freq[col] = doc_freq.get(col, 0) + 1
         self._grams = grams
-        # Per entry: the words of its facts' cues that few entries have ("|ザイゲン|モトデ|"); a cue of many
+        # Per entry: its told words that few entries have ("|ザイゲン|モトデ|"); a word of many
         # (いつ, 電話) says nothing of which entry is asked.
-        cue_df: dict[str, int] = {}
-        for found_cues in cue_words:
-            for w in found_cues:
-                cue_df[w] = cue_df.get(w, 0) + 1
-        self._cue_words = [SEPARATOR + SEPARATOR.join(w for w in sorted(found_cues) if cue_df[w] <= MAX_CUE_ENTRIES)
-                           + SEPARATOR for found_cues in cue_words]
+        told_df: dict[str, int] = {}
+        for told in told_words:
+            for w in told:
+                told_df[w] = told_df.get(w, 0) + 1
+        self._told_words = [SEPARATOR + SEPARATOR.join(w for w in sorted(told) if told_df[w] <= MAX_TOLD_WORD_ENTRIES)
+                            + SEPARATOR for told in told_words]
         # Every word of the knowledge's keys: what a question typed in kana alone is split into.
         self._known_words = {w for joined in self._words for w in joined.split(SEPARATOR) if len(w) >= 2}
         self._known_words |= vocabulary.short_variants()  # folded once a kana run is split (_words_of)
         # What a run of hiragana amid kanji is looked for: the words, and the synonyms' variants as typed.
         self._kana_words = self._known_words | {variant for variant, _ in vocabulary.replacements}
-        # A question typed in kana alone is split by its facts' cues too (not a run of hiragana amid kanji:
+        # A question typed in kana alone is split by the told words too (not a run of hiragana amid kanji:
         # there a cue in kana, いくら, would be read as a word of its own where it is part of one), those
         # of no known word: いつから (イツ|カラ) stays two words, as the keys have them.
-        cues = {w for doc in documents for text in doc.words for w in vocabulary.key(text).split(SEPARATOR) if len(w) >= 2}
-        self._known_words |= {w for w in cues if not any(w[i:j] in self._known_words
+        told_anywhere = {w for told in told_words for w in told if len(w) >= 2}
+        self._known_words |= {w for w in told_anywhere if not any(w[i:j] in self._known_words
                                                          for i in range(len(w)) for j in range(i + 2, len(w) + 1)
                                                          if j - i < len(w))}
         self._longest_word = max(map(len, self._kana_words | self._known_words), default=0)
@@ -513,7 +514,7 @@ class SearchIndex:
             total += segment.weight
         joined = [self._joined[row] for row in rows]
         words = [self._words[row] for row in rows]
-        cues = [self._cue_words[row] for row in rows]
+        told = [self._told_words[row] for row in rows]
         found = [0.0] * len(rows)
         for segment in segments:  # what each candidate contains is added up word by word, in order
             text, weight = segment.text, segment.weight
@@ -524,11 +525,11 @@ class SearchIndex:
                 credits = [weight if text in w else 0.5 * weight if text in j else 0.0 for j, w in zip(joined, words)]
             else:
                 credits = [self._long_word_credit(segment, w) for w in words]
-            # A word that is only one of the entry's facts' cues (財源, 元手) counts CUE_CREDIT: users ask
+            # A word that is only one of the entry's told words (財源, 元手) counts TOLD_WORD_CREDIT: users ask
             # by those words, but a cue such as 申請方法 is every procedure's ("パスポートの申請方法").
             whole = SEPARATOR + text + SEPARATOR
-            found = [f + max(credit, CUE_CREDIT * weight if whole in c else 0.0)
-                     for f, credit, c in zip(found, credits, cues)]
+            found = [f + max(credit, TOLD_WORD_CREDIT * weight if whole in t else 0.0)
+                     for f, credit, t in zip(found, credits, told)]
         return [f / total if total else 0.0 for f in found]
 
     @staticmethod

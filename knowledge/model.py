@@ -100,7 +100,8 @@ class Knowledge:
 
 def _document(entry: Entry) -> Document:
     keys = (entry.title, entry.short_title, *entry.keywords, *entry.questions)
-    return Document(entry.id, tuple(dict.fromkeys(keys)), tuple(dict.fromkeys(c for f in entry.facts for c in f.cues)))
+    told = (*(c for f in entry.facts for c in f.cues), entry.answer)
+    return Document(entry.id, tuple(dict.fromkeys(keys)), tuple(dict.fromkeys(told)))
 
 
 def _check_unique(ids: list[str], file: str, line_of: Callable[..., int | None], key: str, problems: list[Problem]) -> None:

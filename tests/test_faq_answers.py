@@ -370,3 +370,9 @@ def test_handing_the_business_over_in_everyday_words_is_business_succession(chat
     # 引き継ぐ is 事業承継 (a synonym): the one-stop desk, not a list of choices.
     result = chat.say("会社を引き継ぐ相談をまとめて聞いてくれる窓口は？")
     assert result.intent == "faq" and result.entry_id == "business-succession-center"
+
+
+def test_a_word_only_an_entrys_answer_tells_counts_towards_finding_it(chat):
+    # インキュベーションマネージャー is in the council members' answer (and a desk's fact), in no key.
+    result = chat.say("インキュベーションマネージャー 誰？")
+    assert result.intent == "faq" and "奥瀬" in result.text
