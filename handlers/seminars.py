@@ -192,10 +192,14 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
         # A seminar word and nothing the calendar knows ("ﾊﾟﾗｵ研修はいつ行われましたか"): the FAQ's answer,
         # even a guess, tells more than a list of every seminar.
         return faq.answers(turn.kb, turn.text)
+    if entry_id == cal.file.calendar_entry and has_any(turn.text, cal.file.words.calendar) and not q.match.is_topical:
+        # The calendar itself ("セミナーカレンダーはどこで見られる？"), answered or guessed with the fact asked
+        # ("セミナーカレンダーに新しく追加されたのは何編？").
+        return faq.answers(turn.kb, turn.text)
     if not faq.is_confident(hits):
         return False
-    if entry_id == cal.file.calendar_entry:  # "セミナーカレンダーはどこで見られる？"
-        return has_any(turn.text, cal.file.words.calendar) and not q.match.is_topical
+    if entry_id == cal.file.calendar_entry:
+        return False
     if q.when_word:
         return False
     selected = cal.select(q.match) if q.match.is_topical or q.match.organisers else []
