@@ -105,3 +105,8 @@ def test_a_variant_is_not_folded_across_words_it_begins_or_ends_inside(kb: Knowl
     # 会議|初回 reads カイギ|ショカイ: 会議所 (カイギショ) is there only across the boundary, ending inside 初回.
     assert kb.index.words("振興会議 初回") == ["シンコウカイギ", "ショカイ"]
     assert kb.index.search("振興会議 初回")[0].entry_id == "council-meetings"
+
+
+def test_a_canonical_words_parts_typed_in_kana_are_still_words(kb: Knowledge):
+    # 人手不足 is one word of the keys (ヒトデフソク); ﾋﾄﾃﾞﾌﾞｿｸ, sounded otherwise, splits on its parts.
+    assert kb.index.words("ﾎｼﾞｮｷﾝ ﾋﾄﾃﾞﾌﾞｿｸ")[:2] == ["ホジョキン", "ヒトデ"]
