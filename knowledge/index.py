@@ -311,7 +311,8 @@ class SearchIndex:
         self._known_words |= vocabulary.short_variants()  # folded once a kana run is split (_words_of)
         # The keys' words as Sudachi read them too: a canonical synonym is one word of a key (ヒトデフソク),
         # typed in kana its parts are words still (ひとで ぶそく).
-        self._known_words |= {w for doc in documents for text in doc.keys for w in reading_tokens(text)[0] if len(w) >= 2}
+        # (Of three sounds or more: a two-sound one, コウ, コノ, would outdo the words that are, コウコ|ノ.)
+        self._known_words |= {w for doc in documents for text in doc.keys for w in reading_tokens(text)[0] if len(w) >= 3}
         # What a run of hiragana amid kanji is looked for: the words, and the synonyms' variants as typed.
         self._kana_words = self._known_words | {variant for variant, _ in vocabulary.replacements}
         # A question typed in kana alone is split by the told words too (not a run of hiragana amid kanji:
