@@ -424,6 +424,11 @@ def test_next_asked_as_tsugi_wa_is_from_now_on(engine):
     assert result.intent == "seminars" and "2/23" in result.text and "11/17" not in result.text
 
 
+def test_a_free_consultation_typed_as_keywords_is_its_sessions(engine):
+    result = Chat(engine, now="2018-01-10T09:00:00").say("弁護士 無料")  # 無料: a word of consultation sessions
+    assert result.intent == "seminars" and "2/23" in result.text
+
+
 @pytest.mark.parametrize("text", ["簿記", "ぼき"])
 def test_a_topic_typed_alone_lists_its_seminars_while_one_is_ahead(engine, text):
     before = Chat(engine, now="2017-11-01T09:00:00").say(text)
