@@ -123,15 +123,16 @@ def wants(turn: Turn) -> bool:
         # "知財の相談 次いつ", "弁護士の無料相談はいつ？": a date of the topic's sessions is asked and there
         # is one to give, which an organiser's contact card would not.
         return not _faq_knows_better(turn, q)
-    # A seminar's own phrase alone is ours only while such a seminar is ahead: "消費税の軽減税率って外食は
-    # 何%？" names the 軽減税率 seminar's keyword, and "none is scheduled" would not answer it.
-    specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) and _scheduled(turn, q)
-    dated = q.period is not None and (q.match.is_topical or q.whats_on)
     if _only_the_topic(q) and _scheduled(turn, q):
-        # So is a topic typed alone ("簿記", "経営計画"), unless the FAQ is sure of a program of its seminars:
-        # the entry it is surest of otherwise (創業支援事業計画 for 経営計画) is not what the word asks.
+        # A topic typed alone ("簿記", "経営計画") is ours while such a seminar is ahead, unless the FAQ is sure
+        # of a program of its seminars: the entry it is surest of otherwise (創業支援事業計画 for 経営計画) is
+        # not what the word asks.
         hits = faq.search(turn.kb, turn.text, limit=2)
         return not (faq.is_confident(hits) and hits[0].entry_id in {s.program for s in q.calendar.select(q.match)})
+    # So is a seminar's own phrase alone: "消費税の軽減税率って外食は何%？" names the 軽減税率 seminar's keyword,
+    # and "none is scheduled" would not answer it.
+    specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) and _scheduled(turn, q)
+    dated = q.period is not None and (q.match.is_topical or q.whats_on)
     if (q.match.is_topical and q.learn_word) or specific or dated:
         hits = faq.search(turn.kb, turn.text, limit=2)
         # The calendar's own entry is no surer answer to "今月なんかある？" than the month's seminars.
@@ -196,9 +197,7 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
         # The calendar itself ("セミナーカレンダーはどこで見られる？"), answered or guessed with the fact asked
         # ("セミナーカレンダーに新しく追加されたのは何編？").
         return faq.answers(turn.kb, turn.text)
-    if not faq.is_confident(hits):
-        return False
-    if entry_id == cal.file.calendar_entry:
+    if not faq.is_confident(hits) or entry_id == cal.file.calendar_entry:
         return False
     if q.when_word:
         return False
@@ -281,8 +280,8 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
         # answer follows ours.
         guessed, answered = _programs_behind(turn.kb, cal, q)
         known = faq.known_answer(turn, "\n".join(lines), guessed, answered, told=cal.file.calendar_entry)
-        program = _the_topics_program(q, seminars)
-        if known is None and program in {hit.entry_id for hit in faq.search(turn.kb, turn.text, PROGRAM_AMONG)}:
+        program = _the_topics_program(q, seminars) if known is None else None
+        if program is not None and program in {hit.entry_id for hit in faq.search(turn.kb, turn.text, PROGRAM_AMONG)}:
             # The FAQ is unsure, but among its closest is the one program that held the topic's seminars
             # ("跡を継ぐ息子が勉強できる講座あっぺか": いわき後継者アカデミー).
             known = faq.entry_answer(turn, program, "\n".join(lines))

@@ -48,7 +48,8 @@ class Document:
     entry_id: str
     keys: tuple[str, ...]  # title, keywords, example questions
     # Words a question may ask the entry by that are no key of it (its answer's, its facts' cues: 財源, 元手): known
-    # words of a question typed in kana (ソノホジョキンノザイゲンハ: ソノ|ホジョキン|ノ|ザイゲン|ハ), not matched.
+    # words of a question typed in kana (ソノホジョキンノザイゲンハ: ソノ|ホジョキン|ノ|ザイゲン|ハ), and worth
+    # TOLD_WORD_CREDIT in the entry's coverage.
     words: tuple[str, ...] = ()
 
 

@@ -259,7 +259,6 @@ _MIN_READING = 2
 _LONG_READING = 7
 _LONG_SEMINAR_WORD = 6  # ケンシュウカイ, ベンキョウカイ: a shorter one sounds like other words (研修, 検収, 公衆…)
 _ASCII_WORD = re.compile(r"^[a-z0-9]+$")
-_KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 
 
 @dataclass(frozen=True)
@@ -362,7 +361,7 @@ class SeminarCalendar:
         surface = surface_key(text)
         # Readings catch kana-only input (ぼき for 簿記); with kanji present they would also turn
         # 企業 into 起業 (both キギョウ), so then only the written form counts, but for long words.
-        kanji = bool(_KANJI.search(surface))
+        kanji = has_kanji(surface)
         # Amid kanji, as it sounds with its particles: 販路開拓のセミナー is no name (販路開拓セミナー), a topic's seminars.
         reading = spoken_reading(text[:500]) if kanji else reading_key(text[:500])
         candidates = _starting_in(surface, self._surface_starts)
