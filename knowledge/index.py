@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.text import (bigrams, has_kanji, kana_reading, latin_words, nfkc, reading_key, reading_tokens,
+from knowledge.text import (bigrams, cuts_syllable, has_kanji, has_syllables, kana_reading, latin_words, nfkc, reading_key, reading_tokens,
                             spoken_reading, surface_key, to_katakana, without_latin_words)
 
 CANDIDATES = 12
@@ -243,24 +243,49 @@ class Vocabulary:
 
 
 @dataclass(frozen=True)
+class _Piece:
+    """A piece of a long word: its characters from `start`, widened to whole syllables."""
+
+    start: int
+    text: str
+
+
+@dataclass(frozen=True)
 class _Segment:
     """One word of a question's key with the weight of each character, ready to look up in every candidate."""
 
     text: str
     weights: tuple[float, ...]
     weight: float  # their sum
-    threes: tuple[str, ...]  # a long word's pieces of three characters, from each position
-    fours: tuple[str, ...]  # and of four
+    threes: tuple[_Piece, ...]  # a long word's pieces of three characters, from each position (distinct)
+    fours: tuple[_Piece, ...]  # and of four
 
     @classmethod
     def of(cls, text: str, weights: list[float]) -> "_Segment":
         """Prepare a word: its total weight and, when longer than four characters, its pieces."""
-        threes: tuple[str, ...] = ()
-        fours: tuple[str, ...] = ()
+        threes: tuple[_Piece, ...] = ()
+        fours: tuple[_Piece, ...] = ()
         if len(text) > 4:
-            threes = tuple(text[i:i + 3] for i in range(len(text) - 2))
-            fours = tuple(text[i:i + 4] for i in range(len(text) - 3))
+            threes, fours = _pieces(text, 3), _pieces(text, 4)
         return cls(text, tuple(weights), sum(weights), threes, fours)
+
+
+def _pieces(text: str, size: int) -> tuple[_Piece, ...]:
+    """Return a word's pieces of `size` characters, each widened to the syllables it cuts.
+
+    ウヒョウ of トウヒョウ (投票) is looked for as トウヒョウ: found alone it would be フウヒョウ's (風評),
+    a word that differs in the one sound the piece cut off. ウギョウ of ショウキボソウギョウ is looked
+    for as ソウギョウ, which the entry has.
+    """
+    pieces: dict[tuple[int, int], None] = {}
+    for start in range(len(text) - size + 1):
+        begin, end = start, start + size
+        while cuts_syllable(text, begin):
+            begin -= 1
+        while cuts_syllable(text, end):
+            end += 1
+        pieces[(begin, end)] = None
+    return tuple(_Piece(begin, text[begin:end]) for begin, end in pieces)
 
 
 class SearchIndex:
@@ -527,7 +552,9 @@ class SearchIndex:
                 left, right = SEPARATOR + text, text + SEPARATOR
                 credits = [weight if left in w or right in w else 0.0 for w in words]
             elif len(text) <= 4:
-                credits = [weight if text in w else 0.5 * weight if text in j else 0.0 for j, w in zip(joined, words)]
+                credits = [weight if text in w and has_syllables(w, text)
+                           else 0.5 * weight if text in j and has_syllables(j, text) else 0.0
+                           for j, w in zip(joined, words)]
             else:
                 credits = [self._long_word_credit(segment, w) for w in words]
             # A word that is only one of the entry's told words (財源, 元手) counts TOLD_WORD_CREDIT: users ask
@@ -542,17 +569,16 @@ class SearchIndex:
         """Return what of a long word an entry's words hold: all of it, or its pieces of four (fully) and three (half)."""
         if segment.text in entry_words:  # every piece is there: full credit
             return segment.weight
-        threes = [piece in entry_words for piece in segment.threes]
-        if True not in threes:
-            return 0.0
         credit = [0.0] * len(segment.text)
-        for start, present in enumerate(threes):
-            if present:
-                credit[start:start + 3] = (0.5, 0.5, 0.5)
-        for start, piece in enumerate(segment.fours):
-            # Four in a row are there only if both their threes are.
-            if threes[start] and threes[start + 1] and piece in entry_words:
-                credit[start:start + 4] = (1.0, 1.0, 1.0, 1.0)
+        found = False
+        for pieces, share in ((segment.threes, 0.5), (segment.fours, 1.0)):
+            for piece in pieces:
+                if piece.text in entry_words and has_syllables(entry_words, piece.text):
+                    end = piece.start + len(piece.text)
+                    credit[piece.start:end] = [max(c, share) for c in credit[piece.start:end]]
+                    found = True
+        if not found:
+            return 0.0
         return sum([w * c for w, c in zip(segment.weights, credit)])
 
     def _similarities(self, query: str, q_surface: str, rows: list[int]) -> list[tuple[float, str]]:

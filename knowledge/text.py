@@ -193,6 +193,32 @@ def reading_key(text: str) -> str:
     return "".join(reading_tokens(text)[0])
 
 
+# Sounds that never begin a syllable: small kana, ッ and ン end the one before them; ウ after an o or u
+# sound and イ after an e sound lengthen it (コウ, シュウ, ケイ). A match that starts or ends at one of
+# them cuts a syllable in two: コウジョ (控除) is not in シンコウジョウレイ (振興条例), nor ウヒョウ in トウヒョウ.
+_ATTACHED_SOUNDS = set("ァィゥェォャュョッン")
+_LENGTHENED_BY = {"ウ": set("オコソトノホモヨロゴゾドボポョォウクスツヌフムユルグズブプュゥヴ"),
+                  "イ": set("エケセテネヘメレゲゼデベペェ")}
+
+
+def cuts_syllable(reading: str, at: int) -> bool:
+    """Tell whether a cut of a reading before position `at` falls inside a syllable."""
+    if not 0 < at < len(reading):
+        return False
+    sound = reading[at]
+    return sound in _ATTACHED_SOUNDS or reading[at - 1] in _LENGTHENED_BY.get(sound, ())
+
+
+def has_syllables(reading: str, piece: str) -> bool:
+    """Tell whether a piece of reading is in a reading with whole syllables: not cut from a longer one."""
+    start = reading.find(piece)
+    while start >= 0:
+        if not cuts_syllable(reading, start) and not cuts_syllable(reading, start + len(piece)):
+            return True
+        start = reading.find(piece, start + 1)
+    return False
+
+
 def bigrams(key: str) -> set[str]:
     """Return the character bigrams of a key (a one-character key is its own gram)."""
     if len(key) < 2:

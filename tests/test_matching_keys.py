@@ -110,3 +110,16 @@ def test_a_variant_is_not_folded_across_words_it_begins_or_ends_inside(kb: Knowl
 def test_a_canonical_words_parts_typed_in_kana_are_still_words(kb: Knowledge):
     # 人手不足 is one word of the keys (ヒトデフソク); ﾋﾄﾃﾞﾌﾞｿｸ, sounded otherwise, splits on its parts.
     assert kb.index.words("ﾎｼﾞｮｷﾝ ﾋﾄﾃﾞﾌﾞｿｸ")[:2] == ["ホジョキン", "ヒトデ"]
+
+
+def test_a_word_is_not_found_in_a_longer_syllable(kb: Knowledge):
+    # 控除 (コウジョ) is no part of 振興条例 (シンコウジョウレイ), nor 投票 (トウヒョウ) of 風評 (フウヒョウ):
+    # a match that ends or starts inside a lengthened sound is another word.
+    assert kb.index.search("医療費控除")[0].coverage < 0.1
+    assert kb.index.search("選挙の投票所")[0].coverage < 0.25
+
+
+def test_a_long_kana_words_pieces_are_looked_for_as_whole_syllables(kb: Knowledge):
+    # ショウキボソウギョウ (小規模企業 typed in kana) is two words of the keys. Its pieces that begin inside a
+    # syllable (ウギョウ) are looked for widened to it (ソウギョウ), not dropped.
+    assert kb.index.search("しょうきぼきぎょうのしんせいはなんけん")[0].entry_id == "management-development-subsidy"

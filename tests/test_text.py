@@ -1,7 +1,8 @@
 """Japanese text keys: width, kana, readings, IME homophones."""
 import pytest
 
-from knowledge.text import bigrams, nfkc, reading_key, reading_tokens, surface_key, to_hiragana, to_katakana
+from knowledge.text import (bigrams, cuts_syllable, has_syllables, nfkc, reading_key, reading_tokens, surface_key,
+                            to_hiragana, to_katakana)
 
 
 def test_half_width_katakana_is_folded_to_full_width():
@@ -74,3 +75,26 @@ def test_a_word_typed_in_kana_at_the_start_keeps_its_first_kana_though_sudachi_c
                                          ("友達に会って話したい", ("トモダチ", "アッ", "ハナシ"))])  # the verb stays a verb
 def test_a_nouns_kai_before_tte_is_the_suffix_not_to_meet(text, words):
     assert reading_tokens(text)[0] == words
+
+
+@pytest.mark.parametrize("reading, at, cuts", [
+    ("シンコウジョウレイ", 6, True),   # ジョ|ウ: the ウ lengthens ジョ
+    ("トウヒョウ", 1, True),          # ト|ウ
+    ("ケイエイ", 1, True),            # ケ|イ
+    ("ホジョキン", 2, True),          # ジ|ョ: a small kana
+    ("ホジョキン", 4, True),          # キ|ン
+    ("カッセイ", 1, True),            # カ|ッ
+    ("ホジョキン", 3, False),         # ホジョ|キン
+    ("ソウギョウシエン", 5, False),    # ソウギョウ|シエン
+    ("ケイエイ", 2, False),           # ケイ|エイ: エ begins a syllable
+    ("ホジョ", 0, False),             # the ends are never inside
+    ("ホジョ", 3, False),
+])
+def test_a_cut_inside_a_syllable_is_told(reading, at, cuts):
+    assert cuts_syllable(reading, at) is cuts
+
+
+def test_a_piece_counts_only_found_with_whole_syllables():
+    assert not has_syllables("|シンコウジョウレイ|", "コウジョ")  # 控除 is not in 振興条例
+    assert has_syllables("|コウジョ|コウジョウ|", "コウジョ")     # its second place is whole
+    assert has_syllables("|ソウギョウシエン|", "シエン")
