@@ -233,6 +233,8 @@ def test_an_unsure_best_entry_far_ahead_of_the_rest_is_offered_as_a_guess_with_i
     ("商談会は何社出たの", 0.45, 0.45 - faq.FACT_LEAD - 0.01, faq.GUESS),  # asks the best one's fact
     ("商談会は何社出たの", 0.45, 0.45 - faq.FACT_LEAD + 0.01, faq.SUGGEST),  # ... but others are close
     ("商談会は何社出たの", faq.SUGGEST_AT - 0.01, 0.0, faq.FALL_BACK),
+    ("商談会は何社出たの", faq.HEDGE_AT, faq.HEDGE_AT - 0.001, faq.GUESS),  # sure enough to need no lead
+    ("商談会", faq.HEDGE_AT, faq.HEDGE_AT - 0.001, faq.SUGGEST),  # ... if it asks the best one's fact
 ])
 def test_the_lead_over_the_runner_up_decides_between_a_guess_and_choices(kb, question, best, runner_up, verdict):
     # The trade fair has a fact cued by 何社; the seminar has none.
@@ -244,6 +246,12 @@ def test_the_lead_over_the_runner_up_decides_between_a_guess_and_choices(kb, que
 def test_a_fact_asked_of_an_unsure_best_entry_somewhat_ahead_makes_it_a_guess(chat):
     result = chat.say("バイヤーを招いたいわきの商談会、売り手側の会社は何社出たの？")
     assert result.intent == "faq" and result.entry_id == "reconstruction-trade-fair" and "25社" in result.text
+
+
+def test_a_program_asked_its_organiser_is_guessed_over_the_desk_of_the_organisation_beside_it(chat):
+    # 浜魂 and the desk of the NPO that runs it score alike; the question asks the program's 主催.
+    result = chat.say("ハマコンの主催者")
+    assert result.entry_id == "hamakon" and "TATAKIAGE" in result.text
 
 
 def test_a_message_of_many_clauses_is_ranked_a_bounded_number_of_times(kb, monkeypatch):
