@@ -39,15 +39,6 @@ class Explanation:
     intent: str
     entry_id: str | None  # the entry answered, if any
 
-    @property
-    def removed(self) -> tuple[str, ...]:
-        """Return the parts of the folded reading dropped as noise (e.g. "…について教えて")."""
-        folded, key = self.trace.folded, self.trace.key.replace(SEPARATOR, "")
-        at = folded.find(key) if key else -1
-        if at < 0:
-            return ()
-        return tuple(p for p in (folded[:at], folded[at + len(key):]) if p)
-
 
 def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> Explanation:
     """Trace a question through the matcher and the router, as a fresh user would send it."""
@@ -97,8 +88,8 @@ def render(explanation: Explanation) -> str:
         lines.append("同義語：" + "、".join(f"{variant} → {canonical}" for variant, canonical in t.synonyms))
     else:
         lines.append("同義語：（使われていません）")
-    if e.removed:
-        lines.append("省いた言い回し：" + "、".join(e.removed))
+    if e.trace.dropped:
+        lines.append("省いた言い回し：" + "、".join(e.trace.dropped))
     lines.append(f"照合に使う形：{SEPARATOR.join(e.words) or '（なし）'}")
     lines.append("")
     if e.matches:

@@ -15,8 +15,9 @@ from typing import Iterable, Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from knowledge.text import (bigrams, cuts_syllable, has_kanji, has_syllables, kana_reading, latin_words, nfkc, reading_key, reading_tokens,
-                            spoken_reading, surface_key, to_katakana, without_latin_words)
+from knowledge.text import (bigrams, cuts_syllable, has_kanji, has_syllables, kana_reading, latin_words, nfkc,
+                            reading_key, reading_tokens, spoken_reading, surface_key, to_hiragana, to_katakana,
+                            trim_phrases, without_latin_words)
 
 CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
@@ -68,9 +69,9 @@ class Hit:
 class KeyTrace:
     """How a text became its matching key, for an admin asking why the bot answered what it did."""
 
-    reading: str  # the reading of the text as typed
+    dropped: tuple[str, ...]  # the noise phrases left out at its start or end ("について教えて")
+    reading: str  # the reading of what was left
     synonyms: tuple[tuple[str, str], ...]  # (variant reading, canonical reading) rules that applied
-    folded: str  # the reading with synonyms folded, before noise phrases were dropped
     key: str  # the matching key (words separated by SEPARATOR)
 
 
@@ -86,7 +87,7 @@ class Vocabulary:
     """Synonyms and noise phrases, applied to readings so kana and kanji input fold alike."""
 
     replacements: list[tuple[str, str]] = field(default_factory=list)  # (variant reading, canonical reading)
-    noise: list[str] = field(default_factory=list)  # readings of phrases that carry no meaning
+    noise: list[str] = field(default_factory=list)  # phrases that carry no meaning, as typed and sounded (hiragana)
     latin_words: frozenset[str] = frozenset()  # the words in Latin letters of the groups (seminar, startup …)
     canonical_words: list[str] = field(default_factory=list)  # the groups' canonical readings, longest first
 
@@ -112,30 +113,37 @@ class Vocabulary:
                 # it would fold it again: 商談会 → ショウダン|カイ → ショウダンカイカイ.
                 replacements.setdefault(canonical, canonical)
         ordered = sorted(replacements.items(), key=lambda kv: -len(kv[0]))
-        noise_readings = sorted({reading_key(n) for n in noise if len(reading_key(n)) >= 2}, key=len, reverse=True)
+        # A phrase as written (教えて) and as typed in kana (おしえて). Not by its reading: without its
+        # particles 聞きたいんですけど reads キキン, as 基金 does.
+        noise_forms = sorted({form for phrase in noise for form in (surface_key(phrase), to_hiragana(spoken_reading(phrase)))
+                              if len(form) >= 2}, key=len, reverse=True)
         canonical_words = sorted({c for c in (reading_key(group[0]) for group in groups) if len(c) >= 2},
                                  key=len, reverse=True)
-        return cls(ordered, noise_readings, frozenset(latin_words(" ".join(w for g in groups for w in g))),
+        return cls(ordered, noise_forms, frozenset(latin_words(" ".join(w for g in groups for w in g))),
                    canonical_words)
 
     def key(self, text: str) -> str:
-        """Return the matching key of a text: its reading, synonyms folded, noise removed.
+        """Return the matching key of a text: noise left out, its reading, synonyms folded.
 
         Word boundaries of a trusted split are kept as SEPARATOR, so a question is matched word by
         word and キョウ|テンキ (今日の天気) does not pass for ジギョウテンカン (事業転換).
         """
+        text, _ = self._without_noise(text)
         reading, cuts, trusted = _reading_and_cuts(text)
         if not reading:
             return ""
         if self.replacements:
             reading, cuts, _ = self._fold_synonyms(reading, cuts, trusted)
-        reading, cuts = self._strip_noise(reading, cuts)
         pieces, last = [], 0
         for cut in sorted(c for c in cuts if 0 < c < len(reading)):
             pieces.append(reading[last:cut])
             last = cut
         pieces.append(reading[last:])
         return SEPARATOR.join(p for p in pieces if p)
+
+    def _without_noise(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """Leave out noise phrases at either end ("…について教えて", "すみません…"); return what is left and them."""
+        return trim_phrases(text, self.noise)
 
     def _fold_synonyms(self, reading: str, cuts: set[int], trusted: bool) -> tuple[str, set[int], list[tuple[str, str]]]:
         """Replace variants by their canonical reading; boundaries inside a replaced variant go.
@@ -199,33 +207,14 @@ class Vocabulary:
         """Return the readings of the short variants, which fold only as whole words."""
         return {variant for variant, _ in self.replacements if len(variant) <= SHORT_VARIANT}
 
-    def _strip_noise(self, reading: str, cuts: set[int]) -> tuple[str, set[int]]:
-        """Drop noise phrases at either end ("…について教えて", "すみません…"), never inside a word."""
-        noise = tuple(self.noise)
-        if not (reading.startswith(noise) or reading.endswith(noise)):  # most questions: nothing to drop
-            return reading, cuts
-        changed = True
-        while changed:
-            changed = False
-            for phrase in self.noise:
-                if len(reading) <= len(phrase) + 1:
-                    continue
-                if reading.endswith(phrase):
-                    reading, changed = reading[: -len(phrase)], True
-                    cuts = {c for c in cuts if c < len(reading)}
-                elif reading.startswith(phrase):
-                    reading, changed = reading[len(phrase):], True
-                    cuts = {c - len(phrase) for c in cuts if c > len(phrase)}
-        return reading, cuts
-
     def trace(self, text: str) -> "KeyTrace":
-        """Return how a text becomes its key: reading, synonym rules applied, key (for `sme-bot kb explain`)."""
-        reading, cuts, trusted = _reading_and_cuts(text)  # what key() starts from
+        """Return how a text becomes its key: noise left out, reading, synonym rules applied, key (for `sme-bot kb explain`)."""
+        kept, dropped = self._without_noise(text)
+        reading, cuts, trusted = _reading_and_cuts(kept)  # what key() starts from
         synonyms: list[tuple[str, str]] = []
-        folded = reading
         if reading and self.replacements:
-            folded, _, synonyms = self._fold_synonyms(reading, cuts, trusted)
-        return KeyTrace(reading, tuple(synonyms), folded, self.key(text))
+            _, _, synonyms = self._fold_synonyms(reading, cuts, trusted)
+        return KeyTrace(dropped, reading, tuple(synonyms), self.key(text))
 
     def _map(self) -> dict[str, str]:
         cached = self.__dict__.get("_map_cache")

@@ -10,7 +10,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import Container, Iterable
+from typing import Container, Iterable, Sequence
 
 from sudachipy import Dictionary, SplitMode
 
@@ -83,6 +83,37 @@ def to_hiragana(text: str) -> str:
 def surface_key(text: str) -> str:
     """Return the surface form for matching: NFKC, lower case, hiragana, no punctuation or spaces."""
     return _PUNCT.sub("", to_hiragana(nfkc(text)))
+
+
+def trim_phrases(text: str, phrases: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """Leave out the phrases found at either end of a text, again and again; return what is left and them.
+
+    A text is compared as its surface key is (width, case and katakana folded; punctuation and
+    spaces skipped) against phrases given that way, longest first. At least two characters are left.
+    """
+    normal = nfkc(text)
+    kept = [i for i, c in enumerate(normal) if not _PUNCT.fullmatch(c)]  # where each compared character is
+    folded = to_hiragana("".join(normal[i] for i in kept))
+    ends = tuple(phrases)
+    if not ends or not (folded.startswith(ends) or folded.endswith(ends)):
+        return text, ()  # most texts: nothing to leave out
+    start, end = 0, len(folded)
+    dropped: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for phrase in phrases:
+            if end - start <= len(phrase) + 1:
+                continue
+            if folded.endswith(phrase, start, end):
+                end -= len(phrase)
+            elif folded.startswith(phrase, start, end):
+                start += len(phrase)
+            else:
+                continue
+            dropped.append(phrase)
+            changed = True
+    return normal[kept[start]:kept[end - 1] + 1], tuple(dropped)
 
 
 # Sudachi's small system dictionary (package sudachidict_small). Against the core one it reads

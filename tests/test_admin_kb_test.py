@@ -92,7 +92,7 @@ def test_an_unwanted_string_fails_the_question():
 def test_explain_shows_readings_synonyms_scores_and_the_decision(kb: Knowledge):
     e = explain(kb, "しょうがくきんへんかんについて教えて", at("2026-11-27T10:00:00"))
     assert e.trace.reading.startswith("ショウ") and "ヘンカン" in e.trace.key
-    assert "ツイ" in "".join(e.removed)  # "…について教えて" is dropped as noise
+    assert e.trace.dropped == ("について教えて",)  # dropped as noise
     assert e.matches and e.matches[0].entry_id == "scholarship-repayment"
     best = e.matches[0]
     assert 0 < best.coverage <= 1 and 0 < best.similarity <= 1 and best.matched_key

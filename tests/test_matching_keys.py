@@ -123,3 +123,14 @@ def test_a_long_kana_words_pieces_are_looked_for_as_whole_syllables(kb: Knowledg
     # ショウキボソウギョウ (小規模企業 typed in kana) is two words of the keys. Its pieces that begin inside a
     # syllable (ウギョウ) are looked for widened to it (ソウギョウ), not dropped.
     assert kb.index.search("しょうきぼきぎょうのしんせいはなんけん")[0].entry_id == "management-development-subsidy"
+
+
+@pytest.mark.parametrize("text, key", [
+    ("基金はいつできた", "キキン|イツ|デキ"),  # 聞きたいんですけど, a noise phrase, reads キキン without its endings
+    ("ききんはいつできた", "キキンハイツデキタ"),  # kana alone: the index splits it into words itself
+    ("基金について聞きたいんですけど", "キキン"),
+    ("ほじょきんについておしえて", "ホジョキン"),  # a phrase as typed in kana
+    ("すみません、補助金の上限を教えて！", "ホジョキン|ジョウゲン"),
+])
+def test_noise_phrases_are_left_out_as_written_not_by_their_reading(kb: Knowledge, text, key):
+    assert kb.index.vocabulary.key(text) == key
