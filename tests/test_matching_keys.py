@@ -134,3 +134,8 @@ def test_a_long_kana_words_pieces_are_looked_for_as_whole_syllables(kb: Knowledg
 ])
 def test_noise_phrases_are_left_out_as_written_not_by_their_reading(kb: Knowledge, text, key):
     assert kb.index.vocabulary.key(text) == key
+
+
+def test_a_presentation_is_asked_by_its_everyday_word(kb: Knowledge):
+    # The high-school program's teams プレゼン their proposals; users ask about their 発表.
+    assert "プレゼン" in kb.index.words("ハイスクールカレッジの発表")
