@@ -524,7 +524,8 @@ class SearchIndex:
         """Return, for each candidate, the weighted share of the question's characters its keys contain.
 
         A short word counts only when found whole, and a two-character one (ゴミ, イツ) only at a word
-        boundary of the entry; one of three or four found only across two of the entry's words
+        boundary of the entry: fully as a word of its own, half as one end of a longer word (パン of
+        パンフレット, of ジャパン: "パン屋を開業したい"); one of three or four found only across two of the entry's words
         counts half (ホイク, 保育, in カクホ|イクセイ, 確保・育成). In a long word, characters found
         four in a row count fully and three in a row half: three can be two word ends met by chance.
         """
@@ -538,8 +539,8 @@ class SearchIndex:
         for segment in segments:  # what each candidate contains is added up word by word, in order
             text, weight = segment.text, segment.weight
             if len(text) <= 2:
-                left, right = SEPARATOR + text, text + SEPARATOR
-                credits = [weight if left in w or right in w else 0.0 for w in words]
+                left, right, alone = SEPARATOR + text, text + SEPARATOR, SEPARATOR + text + SEPARATOR
+                credits = [weight if alone in w else 0.5 * weight if left in w or right in w else 0.0 for w in words]
             elif len(text) <= 4:
                 credits = [weight if text in w and has_syllables(w, text)
                            else 0.5 * weight if text in j and has_syllables(j, text) else 0.0

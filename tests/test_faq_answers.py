@@ -199,6 +199,7 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("市の補助金の元手はなに？", "management-development-subsidy"),
     ("よその会社と組んで地元の名物を作る勉強会ない？", "collaborative-business-seminar"),
     ("ハイスクールカレッジの発表はいつ市長にした？", "high-school-college"),  # 発表 is their プレゼン
+    ("パン屋を開業したい", "startup-school"),  # パン is not パンフレット's, nor Japan's (ジャパン)
 ])
 def test_a_program_is_reached_however_the_question_is_written(chat, text, entry):
     result = chat.say(text)
