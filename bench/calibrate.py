@@ -38,7 +38,7 @@ def main() -> None:
                 outside.append(row)
                 continue
             entry = kb.entries[hits[0].entry_id] if hits else None
-            card = faq.render_entry(kb, entry, date.today(), faq.asked_facts(case["text"], entry)).as_text() if entry else ""
+            card = faq.render_entry(kb, entry, date.today(), faq.asked_facts(case["text"], entry, kb.index)).as_text() if entry else ""
             (right if any(nfkc(a) in nfkc(card) for a in case["any"]) else wrong).append(row)
     print(f"best entry right {len(right)}, wrong {len(wrong)}; out of scope {len(outside)}")
     for top, lead, text in sorted(wrong, reverse=True):

@@ -8,7 +8,7 @@ from typing import Container, Iterator
 from handlers.base import Outcome, RecordQuestion, Turn
 from handlers.replies import Card, CardButton, Choice, Reply
 from handlers.smalltalk import menu_choices
-from knowledge.index import Hit
+from knowledge.index import Hit, SearchIndex
 from knowledge.model import AnswerableEntry, Knowledge
 from knowledge.schema import Fact
 from knowledge.text import reading_key, surface_key, word_keys, word_readings
@@ -139,8 +139,8 @@ def _asks_more_of_the_best(kb: Knowledge, question: str, hits: list[Hit]) -> boo
     """
     starts = _clause_starts(question.rstrip("？?！!。 　"))
     asked = question[starts[-1]:] if starts else question
-    second = len(asked_facts(asked, kb.entries[hits[1].entry_id])) if len(hits) > 1 else 0
-    return len(asked_facts(asked, kb.entries[hits[0].entry_id])) > second
+    second = len(asked_facts(asked, kb.entries[hits[1].entry_id], kb.index)) if len(hits) > 1 else 0
+    return len(asked_facts(asked, kb.entries[hits[0].entry_id], kb.index)) > second
 
 
 def handoff_choice(turn: Turn) -> Choice:
@@ -217,18 +217,21 @@ def _suggest(turn: Turn, hits: list[Hit]) -> Outcome:
                    effects=(record,), score=round(hits[0].score, 3))
 
 
-def asked_facts(question: str, entry: AnswerableEntry) -> list[Fact]:
+def asked_facts(question: str, entry: AnswerableEntry, index: SearchIndex) -> list[Fact]:
     """Return the facts of an entry that the question asks about (by their cue words).
 
     A cue in Latin letters is looked for as written: its reading is the sound of other words (TEL, テル, in
-    "やってる").
+    "やってる"). A cue is found by its reading in the question's too, synonyms folded: "なんぼ" asks いくら,
+    "応募" 申請. Not the other way: a cue that is itself a synonym (研修, of セミナー) is not asked by every
+    question of a seminar.
     """
     q_surface, q_reading = surface_key(question), reading_key(question)
+    q_folded = "".join(index.words(question))
     found = []
     for fact in entry.entry.facts:
         for cue, cue_surface, cue_reading in zip(fact.cues, word_keys(fact.cues), word_readings(fact.cues)):
-            if (cue_surface and cue_surface in q_surface) or (len(cue_reading) >= 2 and cue_reading in q_reading
-                                                              and not cue.isascii()):
+            if (cue_surface and cue_surface in q_surface) or (len(cue_reading) >= 2 and not cue.isascii()
+                                                              and (cue_reading in q_reading or cue_reading in q_folded)):
                 found.append(fact)
                 break
     return found
@@ -265,7 +268,7 @@ def render_entry(kb: Knowledge, entry: AnswerableEntry, today: date, facts: list
 def _answer(turn: Turn, entry: AnswerableEntry, score: float, others: list[Hit], hedged: bool = False,
             preface: str = "") -> Outcome:
     kb = turn.kb
-    facts = asked_facts(turn.text, entry) if score < 1.0 or not turn.postback else []
+    facts = asked_facts(turn.text, entry, turn.kb.index) if score < 1.0 or not turn.postback else []
     card = render_entry(kb, entry, turn.now.date(), facts)
     lines = [preface] if preface else []
     if hedged:

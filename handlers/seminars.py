@@ -188,7 +188,7 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     # program is, and answers "いつ" when it has a schedule fact.
     about = {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}
     if (entry_id in about or q.organisers_programs == {entry_id}) and hits[0].score >= faq.SUGGEST_AT:
-        return (not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id]))) and _scheduled(turn, q)
+        return (not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id], turn.kb.index))) and _scheduled(turn, q)
     if not (q.match.is_topical or q.match.named or q.match.organisers) and entry_id != cal.file.calendar_entry:
         # A seminar word and nothing the calendar knows ("ﾊﾟﾗｵ研修はいつ行われましたか"): the FAQ's answer,
         # even a guess, tells more than a list of every seminar.
@@ -214,7 +214,7 @@ def _asks_a_programs_fact(turn: Turn, q: Question, hits: list[Hit]) -> bool:
     asked = nfkc(turn.text)
     for word in q.calendar.file.words.when:
         asked = asked.replace(nfkc(word), " ")
-    return bool(faq.asked_facts(asked, turn.kb.entries[hits[0].entry_id]))
+    return bool(faq.asked_facts(asked, turn.kb.entries[hits[0].entry_id], turn.kb.index))
 
 
 def respond(turn: Turn) -> Outcome:

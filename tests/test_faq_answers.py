@@ -126,6 +126,13 @@ def test_an_owners_everyday_word_for_the_subsidys_rate_is_its_cue(chat):
     assert result.entry_id == "management-development-subsidy" and "3分の2" in result.text
 
 
+@pytest.mark.parametrize("text", ["補助金はなんぼ", "ほじょきんってなんぼもらえるんだべ"])
+def test_a_dialects_how_much_asks_the_amount_not_whether_we_get_it(chat, text):
+    # なんぼ is いくら (Tohoku, Kansai): the amount fact first, and no eligibility check started.
+    result = chat.say(text)
+    assert result.intent == "faq" and "補助上限額：50万円" in result.text.split("\n")[:4]
+
+
 def test_two_words_in_hiragana_side_by_side_stay_two_words(kb):
     assert kb.index.words("補助金はいくらもらえる？")[-2:] == ["イクラ", "モラエル"]
 

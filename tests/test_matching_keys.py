@@ -64,8 +64,8 @@ def test_a_verbs_teru_typed_in_kana_is_not_tel(kb: Knowledge):
     assert "デンワバンゴウ" not in kb.index.words("はいぎょう かんがえてる あとつぎ いない")
     from handlers.faq import asked_facts
     desk = kb.entries["desk-iwaki-cci"]
-    assert not asked_facts("しょうこうかいぎしょって なにやってる", desk)
-    assert [f.label for f in asked_facts("商工会議所 TEL", desk)] == ["電話番号（セミナー等）"]
+    assert not asked_facts("しょうこうかいぎしょって なにやってる", desk, kb.index)
+    assert [f.label for f in asked_facts("商工会議所 TEL", desk, kb.index)] == ["電話番号（セミナー等）"]
 
 
 def test_a_synonym_of_several_words_folds_typed_in_kana_with_its_particles():
