@@ -98,3 +98,8 @@ def test_a_piece_counts_only_found_with_whole_syllables():
     assert not has_syllables("|シンコウジョウレイ|", "コウジョ")  # 控除 is not in 振興条例
     assert has_syllables("|コウジョ|コウジョウ|", "コウジョ")     # its second place is whole
     assert has_syllables("|ソウギョウシエン|", "シエン")
+
+
+def test_a_small_tsu_sudachi_takes_for_a_symbol_is_kept():
+    # In "はいすくーるかれっじ さんかにんずう" Sudachi tags the っ of かれっじ a symbol; it is part of the word.
+    assert "".join(reading_tokens("はいすくーるかれっじ さんかにんずう")[0]).startswith("ハイスクルカレッジ")
