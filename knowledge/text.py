@@ -22,7 +22,7 @@ _KANA_WORD_POS = {"名詞", "接尾辞", "接頭辞", "助詞", "形状詞"}
 _KANJI = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf々]")
 # Sudachi leaves words it does not know in their own script; these ranges need a reading of their own.
 _HIRAGANA = re.compile(r"[\u3041-\u3096]")
-_SMALL_TSU = re.compile(r"[っッ]+")
+_SMALL_KANA = re.compile(r"[ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮ]+")
 # Laughter typed after a message (ｗ, www; 笑 at its end) says nothing of what is asked; Sudachi reads ｗ as ワット.
 _LAUGHTER = re.compile(r"w+")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")  # after NFKC: full-width letters are ASCII
@@ -178,9 +178,9 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     if not text.strip():
         return (), False
     trusted = has_kanji(text)
-    # Symbols and spaces go; but not a kana Sudachi takes for one (the っ of かれっじ): it is part of a word.
+    # Symbols and spaces go; but not a small kana Sudachi takes for one (っ of かれっじ, ぃ of こーでぃねーたー): it is part of a word.
     tokens = [t for t in _tokens(text[:2000])
-              if (t[2] not in ("補助記号", "空白") or _SMALL_TSU.fullmatch(t[0])) and not _LAUGHTER.fullmatch(t[0])]
+              if (t[2] not in ("補助記号", "空白") or _SMALL_KANA.fullmatch(t[0])) and not _LAUGHTER.fullmatch(t[0])]
     if len(tokens) > 1 and tokens[-1][0] == "笑":
         tokens.pop()
     parts: list[str] = []

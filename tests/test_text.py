@@ -100,6 +100,9 @@ def test_a_piece_counts_only_found_with_whole_syllables():
     assert has_syllables("|ソウギョウシエン|", "シエン")
 
 
-def test_a_small_tsu_sudachi_takes_for_a_symbol_is_kept():
-    # In "はいすくーるかれっじ さんかにんずう" Sudachi tags the っ of かれっじ a symbol; it is part of the word.
-    assert "".join(reading_tokens("はいすくーるかれっじ さんかにんずう")[0]).startswith("ハイスクルカレッジ")
+@pytest.mark.parametrize("text, reading", [
+    ("はいすくーるかれっじ さんかにんずう", "ハイスクルカレッジ"),  # Sudachi tags the っ a symbol here
+    ("よろずのこーでぃねーたーってかいしゃにきてくれる?", "ヨロズノコディネタ"),  # and the ぃ here
+])
+def test_a_small_kana_sudachi_takes_for_a_symbol_is_kept(text, reading):
+    assert "".join(reading_tokens(text)[0]).startswith(reading)
