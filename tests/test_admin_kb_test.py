@@ -101,7 +101,7 @@ def test_explain_shows_readings_synonyms_scores_and_the_decision(kb: Knowledge):
 
 
 def test_explain_of_a_question_answered_with_choices_says_so(kb: Knowledge):
-    e = explain(kb, "ネット通販で販路を広げたい", at("2026-11-27T10:00:00"))
+    e = explain(kb, "よろずの相談窓口はいつ開いてる", at("2026-11-27T10:00:00"))
     assert e.decision == "suggest" and e.intent == "fallback" and "判定：候補を示す" in render(e)
 
 
