@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from handlers import faq
 from handlers.base import Outcome, Turn
-from knowledge.text import has_any, municipalities, reading_key, surface_key, word_keys, word_readings
+from knowledge.text import has_any, municipalities, owner_places, reading_key, surface_key, word_keys, word_readings
 
 
 def _other_place(turn: Turn) -> str | None:
-    """Return the first municipality or prefecture the message names that the bot does not serve."""
+    """Return the first municipality or prefecture the message names that the bot does not serve.
+
+    Named with its suffix (仙台市), or without one as the owner of what is asked (郡山の創業支援) unless
+    the knowledge names that place itself (東京 of the head offices moved to Iwaki, パラオ of a study trip).
+    """
     home = turn.kb.messages.home_places
-    return next((place for place in municipalities(turn.text) if place not in home), None)
+    named = [*municipalities(turn.text),
+             *(place for place in owner_places(turn.text) if not turn.kb.index.mentions(place))]
+    return next((place for place in named if place not in home), None)
 
 
 def _other_program(turn: Turn) -> str | None:

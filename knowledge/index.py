@@ -424,6 +424,11 @@ class SearchIndex:
         """Return the words a question is matched by (`sme-bot kb explain` shows them)."""
         return self._question_words(self._without_unknown_latin(question))
 
+    def mentions(self, text: str) -> bool:
+        """Tell whether some entry's keys have the text, as a word of its own (東京, パラオ)."""
+        word = SEPARATOR + self.vocabulary.key(text) + SEPARATOR
+        return any(word in words for words in self._words)
+
     def _question_words(self, question: str) -> list[str]:
         question = self._kana_words_in_katakana(question)
         return self._words_of(question, self.vocabulary.key(question))

@@ -222,6 +222,16 @@ def municipalities(text: str) -> tuple[str, ...]:
                  if place[3] == "地名" and suffix[0] in _ADMINISTRATIVE_SUFFIXES)
 
 
+def owner_places(text: str) -> tuple[str, ...]:
+    """Return the place names a text gives without a suffix as the owner of what it asks (郡山の創業支援: 郡山).
+
+    Not one in Latin letters: Sudachi takes the Japan of "TATAKIAGE Japanの取り組み" for the country.
+    """
+    tokens = _tokens(nfkc(text)[:2000])
+    return tuple(place[0] for place, particle in zip(tokens, tokens[1:])
+                 if place[3] == "地名" and not place[0].isascii() and particle[0] == "の" and particle[2] == "助詞")
+
+
 def reading_key(text: str) -> str:
     """Return the reading of a text in katakana, without particles (when the text has kanji)."""
     return "".join(reading_tokens(text)[0])
