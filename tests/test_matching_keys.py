@@ -136,6 +136,9 @@ def test_noise_phrases_are_left_out_as_written_not_by_their_reading(kb: Knowledg
     assert kb.index.vocabulary.key(text) == key
 
 
-def test_a_presentation_is_asked_by_its_everyday_word(kb: Knowledge):
-    # The high-school program's teams プレゼン their proposals; users ask about their 発表.
-    assert "プレゼン" in kb.index.words("ハイスクールカレッジの発表")
+@pytest.mark.parametrize("text, word", [
+    ("ハイスクールカレッジの発表", "プレゼン"),  # the teams プレゼン their proposals; users ask about their 発表
+    ("商工会議所と金融機関の承継窓口", "ジギョウショウケイ"),  # 承継 alone is 事業承継
+])
+def test_an_everyday_word_folds_to_the_knowledges(kb: Knowledge, text, word):
+    assert word in kb.index.words(text)
