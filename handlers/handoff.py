@@ -38,6 +38,7 @@ MAX_LENGTH = {"name": 50, "business": 100, "contact": 100, "topic": 1000, "prefe
 _MAYBE_START_MAX_CHARS = 40
 _COUNTERPART_PARTICLES = ("に", "へ")
 _QUESTION_MARK = re.compile(r"[?？]")
+_TRAILING_KANJI = re.compile(r"[\u4e00-\u9fff]+$")  # what is asked, compounded before the ask (経営 of 経営相談したい)
 
 
 def wording(turn: Turn) -> HandoffFile:
@@ -61,8 +62,8 @@ def wants(turn: Turn) -> bool:
         key = surface_key(turn.text)
         for word_key in word_keys(w.maybe_start_words):
             at = key.find(word_key)
-            # "Xに相談したい" names whom to ask (a desk the FAQ knows); "Xについて相談したい" names the topic.
-            if at >= 0 and not key[:at].endswith(_COUNTERPART_PARTICLES):
+            # "Xに(経営)相談したい" names whom to ask (a desk the FAQ knows); "Xについて相談したい" names the topic.
+            if at >= 0 and not _TRAILING_KANJI.sub("", key[:at]).endswith(_COUNTERPART_PARTICLES):
                 return not _asks_what_the_faq_answers(turn)
     return False
 

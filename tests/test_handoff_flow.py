@@ -154,7 +154,8 @@ def test_the_fallback_button_starts_the_handoff(chat: Chat) -> None:
     assert result.flow == "handoff" and "お名前" in result.text
 
 
-@pytest.mark.parametrize("text", ["信用組合に相談したいです", "商工会議所に電話したい", "よろず支援拠点に相談したい"])
+@pytest.mark.parametrize("text", ["信用組合に相談したいです", "商工会議所に電話したい", "よろず支援拠点に相談したい",
+                                  "信金さんに経営相談したい"])  # whom to ask, with what about compounded
 def test_asking_how_to_reach_a_named_desk_is_answered_by_the_faq(chat: Chat, text: str) -> None:
     assert chat.say(text).flow is None
 
