@@ -10,7 +10,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -20,8 +20,9 @@ from knowledge.text import (bigrams, cuts_syllable, has_kanji, has_syllables, ka
                             trim_phrases, without_latin_words)
 
 CANDIDATES = 12
+T = TypeVar("T")
 SEPARATOR = "|"  # a word boundary inside a key
-RANKING_CACHE = 2048  # questions whose ranking is kept (a dict; emptied when full)
+RANKING_CACHE = 2048  # questions whose ranking, and whose words, are kept (dicts; emptied when full)
 # rapidfuzz compares one-byte strings several times faster than wider ones, and its scores depend only
 # on which characters are equal: readings are scored with the katakana block and Latin-1's upper half
 # swapped, which changes no score. The swap is its own inverse.
@@ -277,12 +278,24 @@ def _pieces(text: str, size: int) -> tuple[_Piece, ...]:
     return tuple(_Piece(begin, text[begin:end]) for begin, end in pieces)
 
 
+def _kept(cache: dict[str, T], text: str, compute: Callable[[str], T]) -> T:
+    """Return what `compute` makes of a text, kept in `cache` (at most RANKING_CACHE texts; emptied when full)."""
+    kept = cache.get(text)
+    if kept is None:
+        kept = compute(text)
+        if len(cache) >= RANKING_CACHE:
+            cache.clear()
+        cache[text] = kept
+    return kept
+
+
 class SearchIndex:
     """Find the entries closest to a question."""
 
     def __init__(self, documents: Sequence[Document], vocabulary: Vocabulary):
         self.vocabulary = vocabulary
         self._ranking_cache: dict[str, tuple[Hit, ...]] = {}
+        self._words_cache: dict[str, tuple[str, ...]] = {}
         self.entry_ids = [d.entry_id for d in documents]
         entry_keys: list[list[tuple[str, str]]] = []  # per entry: (reading key, surface key)
         grams: dict[str, int] = {}
@@ -375,22 +388,17 @@ class SearchIndex:
 
     def _ranked(self, question: str) -> tuple[Hit, ...]:
         """Rank every candidate for a question once; several handlers ask about the same turn's text."""
-        cached = self._ranking_cache.get(question)
-        if cached is None:
-            cached = self.rank(question)
-            if len(self._ranking_cache) >= RANKING_CACHE:
-                self._ranking_cache.clear()
-            self._ranking_cache[question] = cached
-        return cached
+        return _kept(self._ranking_cache, question, self.rank)
 
     def forget_rankings(self) -> None:
-        """Empty the rankings kept per text (a benchmark times what a new question costs)."""
+        """Empty the rankings and words kept per text (a benchmark times what a new question costs)."""
         self._ranking_cache.clear()
+        self._words_cache.clear()
 
     def rank(self, question: str) -> tuple[Hit, ...]:
-        """Rank every candidate entry for a question, best first, without the cache."""
+        """Rank every candidate entry for a question, best first, without the cache of rankings."""
+        words = self.words(question)
         question = self._without_unknown_latin(question)
-        words = self._question_words(question)
         query = "".join(words)
         if not query:
             return ()
@@ -421,8 +429,9 @@ class SearchIndex:
         return tuple(hits)
 
     def words(self, question: str) -> list[str]:
-        """Return the words a question is matched by (`sme-bot kb explain` shows them)."""
-        return self._question_words(self._without_unknown_latin(question))
+        """Return the words a question is matched by (`sme-bot kb explain` shows them); a turn asks several times."""
+        return list(_kept(self._words_cache, question,
+                          lambda text: tuple(self._question_words(self._without_unknown_latin(text)))))
 
     def mentions(self, text: str) -> bool:
         """Tell whether some entry's keys have the text, as a word of its own (東京, パラオ)."""
