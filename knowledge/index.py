@@ -19,8 +19,9 @@ from knowledge.text import (bigrams, cuts_syllable, has_kanji, has_syllables, ka
                             reading_key, reading_tokens, spoken_reading, surface_key, to_hiragana, to_katakana,
                             trim_phrases, without_latin_words)
 
-CANDIDATES = 12
 T = TypeVar("T")
+
+CANDIDATES = 12
 SEPARATOR = "|"  # a word boundary inside a key
 RANKING_CACHE = 2048  # questions whose ranking, and whose words, are kept (dicts; emptied when full)
 # rapidfuzz compares one-byte strings several times faster than wider ones, and its scores depend only
@@ -430,8 +431,11 @@ class SearchIndex:
 
     def words(self, question: str) -> list[str]:
         """Return the words a question is matched by (`sme-bot kb explain` shows them); a turn asks several times."""
-        return list(_kept(self._words_cache, question,
-                          lambda text: tuple(self._question_words(self._without_unknown_latin(text)))))
+        words: tuple[str, ...] = _kept(self._words_cache, question, self._words_uncached)
+        return list(words)
+
+    def _words_uncached(self, question: str) -> tuple[str, ...]:
+        return tuple(self._question_words(self._without_unknown_latin(question)))
 
     def mentions(self, text: str) -> bool:
         """Tell whether some entry's keys have the text, as a word of its own (東京, パラオ)."""
