@@ -179,6 +179,8 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("社員10人の工務店だけど事業承継の相談できるとこある？", "business-succession-center"),
     # The question first, and more about it after.
     ("補助率ってどれくらい？かかった経費の何割出るの", "management-development-subsidy"),
+    # A question marked (？) and a remark after it, which names another entry's words (従業員, 人).
+    ("市の補助金っていくらまで出るんですか？うちは従業員5人です", "management-development-subsidy"),
     ("発達補助金 上限50万？それとも100万？", "management-development-subsidy"),
     ("ｹｲｴｲﾊｯﾀﾂﾎｼﾞｮｷﾝ", "management-development-subsidy"),  # half-width katakana
     ("奨学金変換の支援", "scholarship-repayment"),  # the IME's homophone (変換 for 返還)
