@@ -51,8 +51,15 @@ def wants(turn: Turn) -> bool:
 
 
 def _asks_about_itself(text: str, subjects: list[str], intents: list[str]) -> bool:
-    """Tell "うちは補助金もらえる？" (the subsidy, then whether we get it) from "事業承継に使える補助金" (which subsidy)."""
-    key = surface_key(text)
+    """Tell "うちは補助金もらえる？" (the subsidy, then whether we get it) from "事業承継に使える補助金" (which subsidy).
+
+    Both in one sentence: in "補助金の申請を考えています。推薦は商工会議所でもらえますか" what is got is the 推薦.
+    """
+    return any(_asks_about_itself_in(sentence, subjects, intents) for sentence in _SENTENCES.split(text))
+
+
+def _asks_about_itself_in(sentence: str, subjects: list[str], intents: list[str]) -> bool:
+    key = surface_key(sentence)
     for subject in word_keys(subjects):
         at = key.find(subject)
         if at < 0:
@@ -68,6 +75,7 @@ def _asks_about_itself(text: str, subjects: list[str], intents: list[str]) -> bo
 
 
 _KANJI_OR_KATAKANA = re.compile(r"[\u4e00-\u9fff\u30a1-\u30fa]")
+_SENTENCES = re.compile(r"[。．！!\n]")  # a question mark ends the ask, "…もらえる？", not its sentence
 
 
 def _is_ending(tail: str) -> bool:

@@ -330,7 +330,8 @@ def test_the_verdicts_handoff_button_hands_the_answers_to_the_secretariat(chat: 
 
 @pytest.mark.parametrize("text", ["補助金の対象になる取り組みの例", "補助金の対象になる経費は？",
                                   "経営発達補助金って、かかった費用のどれくらいを出してもらえる？",
-                                  "レジのシステムを入れたいんだけど補助金の対象になる？"])  # what the money is for
+                                  "レジのシステムを入れたいんだけど補助金の対象になる？",  # what the money is for
+                                  "補助金の申請を考えています。推薦は商工会議所でもらえますか"])  # what is got: 推薦
 def test_a_question_about_what_the_subsidy_covers_is_answered_not_the_questionnaire(chat: Chat, text: str):
     result = chat.say(text)
     assert result.flow is None
