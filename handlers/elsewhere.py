@@ -29,9 +29,16 @@ def _other_program(turn: Turn) -> str | None:
 
 
 def _personal_matter(turn: Turn) -> bool:
-    """Tell whether the message is about a matter of one's own life, with nothing of a business in it."""
+    """Tell whether the message is about a matter of one's own life, with nothing of a business in it.
+
+    A word of business is looked for as written and, of three sounds or more, as sounded: typed in kana,
+    "けいえいはったつほじょきんはなんけんしんせいあった" has 経営 (ケイエイ), though also けんしん (健診).
+    """
     messages = turn.kb.messages
-    return has_any(turn.text, messages.personal_matters) and not has_any(turn.text, messages.business_words)
+    if not has_any(turn.text, messages.personal_matters) or has_any(turn.text, messages.business_words):
+        return False
+    reading = reading_key(turn.text)
+    return not any(len(sound) >= 3 and sound in reading for sound in word_readings(messages.business_words))
 
 
 def wants(turn: Turn) -> bool:

@@ -379,6 +379,12 @@ def test_a_matter_of_life_with_a_business_in_it_is_answered(chat, text):
     assert "暮らしに関すること" not in result.text and result.entry_id == "startup-school"
 
 
+def test_a_word_of_business_typed_in_kana_keeps_a_question_for_businesses(chat):
+    # なんけんしんせい holds けんしん (健診), a matter of one's own life; けいえい (経営) is business.
+    result = chat.say("けいえいはったつほじょきんはなんけんしんせいあった")
+    assert result.entry_id == "management-development-subsidy" and "35件" in result.text
+
+
 def test_a_program_of_iwakis_own_calendar_is_not_taken_for_the_states(engine):
     result = Chat(engine, now="2017-06-01T09:00:00").say("IT導入補助金のセミナー")
     assert result.intent == "seminars"
