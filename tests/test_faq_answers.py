@@ -373,10 +373,12 @@ def test_a_matter_of_ones_own_life_is_told_the_bot_serves_businesses(chat, text)
     assert "事業者向けの支援制度" in result.text and "暮らしに関すること" in result.text
 
 
-@pytest.mark.parametrize("text", ["空き家を改装して店を開きたい", "自宅で教室を開業したい"])
-def test_a_matter_of_life_with_a_business_in_it_is_answered(chat, text):
+@pytest.mark.parametrize("text, entry", [("空き家を改装して店を開きたい", "startup-school"),
+                                         ("自宅で教室を開業したい", "startup-school"),
+                                         ("本社を引っ越したい", "headquarters-relocation-incentive")])
+def test_a_matter_of_life_with_a_business_in_it_is_answered(chat, text, entry):
     result = chat.say(text)
-    assert "暮らしに関すること" not in result.text and result.entry_id == "startup-school"
+    assert "暮らしに関すること" not in result.text and result.entry_id == entry
 
 
 def test_a_word_of_business_typed_in_kana_keeps_a_question_for_businesses(chat):
