@@ -141,7 +141,8 @@ def _verdict(kb: Knowledge, question: str, hits: list[Hit]) -> int:
         return ANSWER
     if ((best.score >= HEDGE_AT and lead >= CLEAR_LEAD) or best.score >= CLOSE_SIBLINGS_AT
             or (best.score >= SUGGEST_AT and lead >= DOMINANT_LEAD)
-            or (best.score >= (HEDGE_AT if lead < FACT_LEAD else SUGGEST_AT) and _asks_more_of_the_best(kb, question, hits))):
+            or (best.score >= (HEDGE_AT if lead < FACT_LEAD else SUGGEST_AT)
+                and _asks_more_of_the_best(kb, question, hits))):
         return GUESS
     return SUGGEST if best.score >= SUGGEST_AT else FALL_BACK
 

@@ -188,7 +188,8 @@ def _faq_knows_better(turn: Turn, q: Question) -> bool:
     # program is, and answers "いつ" when it has a schedule fact.
     about = {s.program for s in cal.seminars.values() if q.match.scores.get(s.id)}
     if (entry_id in about or q.organisers_programs == {entry_id}) and hits[0].score >= faq.SUGGEST_AT:
-        return (not q.when_word or bool(faq.asked_facts(turn.text, turn.kb.entries[entry_id], turn.kb.index))) and _scheduled(turn, q)
+        when_untold = q.when_word and not faq.asked_facts(turn.text, turn.kb.entries[entry_id], turn.kb.index)
+        return not when_untold and _scheduled(turn, q)
     if not (q.match.is_topical or q.match.named or q.match.organisers) and entry_id != cal.file.calendar_entry:
         # A seminar word and nothing the calendar knows ("ﾊﾟﾗｵ研修はいつ行われましたか"): the FAQ's answer,
         # even a guess, tells more than a list of every seminar.
