@@ -43,7 +43,7 @@ class Explanation:
 def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> Explanation:
     """Trace a question through the matcher and the router, as a fresh user would send it."""
     matched = faq.question_part(kb, question)
-    hits = kb.index.search(matched, limit=shown)
+    hits = faq.search(kb, question, limit=shown)  # as the FAQ ranks them: a tie broken by the facts asked
     matches = tuple(
         Match(h.entry_id, kb.entries[h.entry_id].entry.title, kb.entries[h.entry_id].file, h.score, h.coverage,
               h.similarity, h.best_key, _source_text(kb, h.entry_id, h.best_key))
@@ -108,7 +108,8 @@ def render(explanation: Explanation) -> str:
     lines.append(f"  基準：{faq.ANSWER_AT:.2f}以上で2位との差が{faq.CLEAR_LEAD:.2f}以上、または{faq.SURE_AT:.2f}以上なら回答、"
                  f"{faq.HEDGE_AT:.2f}以上で差が{faq.CLEAR_LEAD:.2f}以上、{faq.CLOSE_SIBLINGS_AT:.2f}以上、"
                  f"{faq.SUGGEST_AT:.2f}以上で差が{faq.DOMINANT_LEAD:.2f}以上、"
-                 f"または{faq.SUGGEST_AT:.2f}以上で差が{faq.FACT_LEAD:.2f}以上かつ2位より多くその項目の事柄を聞いていれば「もしかして」と回答、"
+                 f"または{faq.SUGGEST_AT:.2f}以上で差が{faq.FACT_LEAD:.2f}以上（{faq.HEDGE_AT:.2f}以上なら差を問わず）"
+                 f"かつ2位より多くその項目の事柄を聞いていれば「もしかして」と回答、"
                  f"{faq.SUGGEST_AT:.2f}以上なら候補、それ未満はお答えできない（この質問の2位との差 {lead:.3f}）")
     if e.decision in ("suggest", "fallback"):
         lines.append("  直し方：答えてほしい項目の questions にこの言い方を、keywords に言葉を加えるか、"
