@@ -317,10 +317,18 @@ def test_unrelated_question_is_recorded_without_who_asked(engine, db):
 
 
 def test_greeting_thanks_and_help_get_short_replies_with_the_menu(chat):
-    for text, intent in (("こんにちは", "greeting"), ("ありがとう", "greeting"), ("使い方", "help"), ("メニュー", "help")):
+    for text, intent in (("こんにちは", "greeting"), ("ありがとう", "greeting"), ("使い方", "help"), ("メニュー", "help"),
+                         ("使い方を教えて", "help"), ("何ができるの？", "help")):
         result = chat.say(text)
         assert result.intent == intent, text
         assert "補助金診断" in [c.label for c in result.choices]
+
+
+@pytest.mark.parametrize("text, entry", [("補助金で何ができる", "management-development-subsidy"),
+                                         ("セミナーの使い方", None)])
+def test_a_request_for_help_about_a_topic_is_a_question_about_it(chat, text, entry):
+    result = chat.say(text)
+    assert result.intent != "help" and result.entry_id == entry
 
 
 def test_the_public_employment_office_is_not_a_greeting(chat):
