@@ -210,6 +210,7 @@ def test_a_short_synonym_is_folded_as_a_whole_word_only(chat, text):
     ("ハイスクールカレッジの発表はいつ市長にした？", "high-school-college"),  # 発表 is their プレゼン
     ("パン屋を開業したい", "startup-school"),  # パン is not パンフレット's, nor Japan's (ジャパン)
     ("ひまわり信金の委員は誰", "council-members"),  # the council's member from it, not its desk
+    ("起業したいんだけど何から始めればいい", "startup-school"),  # not the succession desk's "何から始めれば"
     ("親の店を継ぐことになった", "successor-academy"),  # 継ぐ alone is 事業承継 too
 ])
 def test_a_program_is_reached_however_the_question_is_written(chat, text, entry):
