@@ -26,9 +26,10 @@ def _is(text: str, words: list[str], topic_free: bool = False) -> bool:
         return False
     for w in word_keys(words):
         if w and w in key and len(key) - len(w) <= _MAX_EXTRA_CHARS:
+            if not topic_free:
+                return True
             # The key is in hiragana: the rest is looked at as written, the word left out in either kana.
-            rest = nfkc(text).replace(w, "").replace(to_katakana(w), "")
-            return not (topic_free and _CONTENT.search(rest))
+            return not _CONTENT.search(nfkc(text).replace(w, "").replace(to_katakana(w), ""))
     return False
 
 

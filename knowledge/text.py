@@ -92,12 +92,12 @@ def trim_phrases(text: str, phrases: Sequence[str]) -> tuple[str, tuple[str, ...
     A text is compared as its surface key is (width, case and katakana folded; punctuation and
     spaces skipped) against phrases given that way, longest first. At least two characters are left.
     """
-    normal = nfkc(text)
-    kept = [i for i, c in enumerate(normal) if not _PUNCT.fullmatch(c)]  # where each compared character is
-    folded = to_hiragana("".join(normal[i] for i in kept))
+    folded = surface_key(text)
     ends = tuple(phrases)
     if not ends or not (folded.startswith(ends) or folded.endswith(ends)):
         return text, ()  # most texts: nothing to leave out
+    normal = nfkc(text)
+    kept = [i for i, c in enumerate(normal) if not _PUNCT.fullmatch(c)]  # where each character of `folded` is
     start, end = 0, len(folded)
     dropped: list[str] = []
     changed = True
