@@ -35,7 +35,7 @@ class Explanation:
     trace: KeyTrace
     words: tuple[str, ...]  # what the question is matched by (a run of kana split into the knowledge's words)
     matches: tuple[Match, ...]
-    decision: str  # answer, suggest, fallback, or the intent of a capability that took the message first
+    decision: str  # answer, guess, suggest, fallback, or the intent of a capability that took the message first
     intent: str
     entry_id: str | None  # the entry answered, if any
 
@@ -50,9 +50,10 @@ def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> 
         for h in hits
     )
     outcome = router.respond(Turn(text=question, now=now, kb=kb, channel="console"))
+    unsure = any(isinstance(effect, RecordQuestion) and effect.reason == "low_confidence" for effect in outcome.effects)
     if outcome.intent == "faq":
-        decision = "answer"
-    elif any(isinstance(effect, RecordQuestion) and effect.reason == "low_confidence" for effect in outcome.effects):
+        decision = "guess" if unsure else "answer"  # a guess answers "もしかして…" and is recorded as unsure
+    elif unsure:
         decision = "suggest"  # the closest entries offered as choices: not an answer, so its intent is fallback
     else:
         decision = outcome.intent
@@ -72,6 +73,7 @@ def _source_text(kb: Knowledge, entry_id: str, key: str) -> str | None:
 
 _DECISIONS = {
     "answer": "回答する（いちばん近い項目をそのまま答えます）",
+    "guess": "「もしかして」と回答する（自信がないため、いちばん近い項目の答えにほかの候補を添え、質問を記録します）",
     "suggest": "候補を示す（自信がないため、近い項目をボタンで示します）",
     "fallback": "お答えできない（メニューと事務局の連絡先を示し、質問を記録します）",
 }
@@ -111,7 +113,7 @@ def render(explanation: Explanation) -> str:
                  f"または{faq.SUGGEST_AT:.2f}以上で差が{faq.FACT_LEAD:.2f}以上（{faq.HEDGE_AT:.2f}以上なら差を問わず）"
                  f"かつ2位より多くその項目の事柄を聞いていれば「もしかして」と回答、"
                  f"{faq.SUGGEST_AT:.2f}以上なら候補、それ未満はお答えできない（この質問の2位との差 {lead:.3f}）")
-    if e.decision in ("suggest", "fallback"):
+    if e.decision in ("guess", "suggest", "fallback"):
         lines.append("  直し方：答えてほしい項目の questions にこの言い方を、keywords に言葉を加えるか、"
                      "synonyms.yaml に同義語を加えてください。")
     return "\n".join(lines)

@@ -105,6 +105,13 @@ def test_explain_of_a_question_answered_with_choices_says_so(kb: Knowledge):
     assert e.decision == "suggest" and e.intent == "fallback" and "判定：候補を示す" in render(e)
 
 
+def test_explain_of_a_hedged_guess_says_it_is_a_guess_not_an_answer(kb: Knowledge):
+    # 浜魂 and the desk of the NPO that runs it score alike: the organiser asked decides, as a guess
+    e = explain(kb, "ハマコンの主催者", at("2026-11-27T10:00:00"))
+    assert e.decision == "guess" and e.intent == "faq" and e.entry_id == "hamakon"
+    assert "判定：「もしかして」と回答する" in render(e) and "直し方" in render(e)
+
+
 def test_explain_shows_the_words_a_question_typed_in_kana_is_split_into(kb: Knowledge):
     e = explain(kb, "ほじょきんはいくら", at("2026-11-27T10:00:00"))
     assert e.words == ("ホジョキン", "ハ", "イクラ")  # the knowledge's words, and the particle between
