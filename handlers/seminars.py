@@ -55,8 +55,11 @@ class Question:
 
     @cached_property
     def seminar_word(self) -> bool:
-        """Tell whether the message says seminar (セミナー, 講座 …), or one's sound in other kanji (検収会)."""
-        return has_any(self.text, self.calendar.file.words.seminar) or self.calendar.sounds_like_a_seminar_word(self.text)
+        """Tell whether the message says seminar (セミナー, 講座 …), or one's sound in other kanji (検収会), or
+        mistypes one beside what a seminar is about ("経営計画 口座 こんどいつ"; not "口座振替できる？")."""
+        words = self.calendar.file.words
+        return (has_any(self.text, words.seminar) or self.calendar.sounds_like_a_seminar_word(self.text)
+                or (has_any(self.text, words.slip) and _about_something(self)))
 
     @cached_property
     def event_word(self) -> bool:

@@ -94,6 +94,7 @@ class Words(Strict):
 
     seminar: list[NonEmpty] = Field(min_length=1)
     event: list[NonEmpty] = []  # everyday words (教室, 塾) that mean a seminar only with a topic, a name or a time
+    slip: list[NonEmpty] = []  # a seminar word as the IME mistypes it (口座 for 講座): one beside a topic, a name or a time
     when: list[NonEmpty] = Field(min_length=1)
     held: list[NonEmpty] = []  # asking when it was (だった, 行われた): not before ら (だったら is "if")
     learn: list[NonEmpty] = Field(min_length=1)

@@ -291,6 +291,13 @@ def test_kouza_converted_as_account_still_asks_for_a_course_on_a_topic(engine):
     assert Chat(engine, now="2017-10-15T10:00:00").say("口座振替できる？").intent != "seminars"
 
 
+def test_kouza_mistyped_beside_a_topic_asks_for_its_next_course_not_a_desk_that_runs_such_courses(engine):
+    # The desk of the prefecture's federation lists 事業計画書作成セミナー among its duties: a desk's fact,
+    # not the date asked.
+    result = Chat(engine, now="2017-09-01T10:00:00").say("経営計画 口座 こんどいつ")
+    assert result.intent == "seminars" and "9/25" in result.text
+
+
 @pytest.mark.parametrize("text", ["来年独立して店を開きたいんですが、どこに相談すればいい？", "今月中に起業したい。相談先は？"])
 def test_a_question_of_whom_to_ask_is_left_to_the_faq_even_with_a_topic_and_a_period(engine, text):
     result = Chat(engine, now="2017-10-15T09:00:00").say(text)
