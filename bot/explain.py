@@ -38,6 +38,7 @@ class Explanation:
     decision: str  # answer, guess, suggest, fallback, or the intent of a capability that took the message first
     intent: str
     entry_id: str | None  # the entry answered, if any
+    unknown_thing: str | None  # what the question asks that no entry has a word for (金利), if so
 
 
 def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> Explanation:
@@ -58,7 +59,7 @@ def explain(kb: Knowledge, question: str, now: datetime, shown: int = SHOWN) -> 
     else:
         decision = outcome.intent
     return Explanation(question, matched, kb.index.vocabulary.trace(matched), tuple(kb.index.words(matched)), matches,
-                       decision, outcome.intent, outcome.entry_id)
+                       decision, outcome.intent, outcome.entry_id, faq.unknown_thing_asked(kb, question))
 
 
 def _source_text(kb: Knowledge, entry_id: str, key: str) -> str | None:
@@ -113,6 +114,9 @@ def render(explanation: Explanation) -> str:
                  f"または{faq.SUGGEST_AT:.2f}以上で差が{faq.FACT_LEAD:.2f}以上（{faq.HEDGE_AT:.2f}以上なら差を問わず）"
                  f"かつ2位より多くその項目の事柄を聞いていれば「もしかして」と回答、"
                  f"{faq.SUGGEST_AT:.2f}以上なら候補、それ未満はお答えできない（この質問の2位との差 {lead:.3f}）")
+    if e.unknown_thing and e.decision in ("suggest", "fallback"):
+        lines.append(f"  尋ねている事柄「{e.unknown_thing}」はどの項目にもない言葉のため、答えずに近い項目を候補として示します。"
+                     "答えられる項目があれば、その項目の keywords に加えてください。")
     if e.decision in ("guess", "suggest", "fallback"):
         lines.append("  直し方：答えてほしい項目の questions にこの言い方を、keywords に言葉を加えるか、"
                      "synonyms.yaml に同義語を加えてください。")

@@ -11,7 +11,7 @@ from handlers.smalltalk import menu_choices
 from knowledge.index import Hit, SearchIndex
 from knowledge.model import AnswerableEntry, Knowledge
 from knowledge.schema import Fact
-from knowledge.text import reading_key, surface_key, word_keys, word_readings
+from knowledge.text import asked_noun, reading_key, surface_key, word_keys, word_readings
 
 # Calibrated on tests/questions/ (faq and out_of_scope sets; see bench/calibrate.py):
 # - at or above ANSWER_AT with a clear lead over the runner-up, the best entry is answered;
@@ -137,14 +137,29 @@ def _verdict(kb: Knowledge, question: str, hits: list[Hit]) -> int:
         return FALL_BACK
     best = hits[0]
     lead = best.score - (hits[1].score if len(hits) > 1 else 0.0)
+    unsure = SUGGEST if best.score >= SUGGEST_AT else FALL_BACK
     if is_confident(hits):
-        return ANSWER
+        return unsure if unknown_thing_asked(kb, question) else ANSWER
     if ((best.score >= HEDGE_AT and lead >= CLEAR_LEAD) or best.score >= CLOSE_SIBLINGS_AT
             or (best.score >= SUGGEST_AT and lead >= DOMINANT_LEAD)
             or (best.score >= (HEDGE_AT if lead < FACT_LEAD else SUGGEST_AT)
                 and _asks_more_of_the_best(kb, question, hits))):
-        return GUESS
-    return SUGGEST if best.score >= SUGGEST_AT else FALL_BACK
+        return unsure if unknown_thing_asked(kb, question) else GUESS
+    return unsure
+
+
+def unknown_thing_asked(kb: Knowledge, question: str) -> str | None:
+    """Return the thing the question's last clause asks for if no entry has a word for it: "日本政策金融公庫の金利は？"
+    names the bank's desk, but asks its interest rate (金利), which the knowledge does not tell. The closest entries
+    are offered, not answered as if they told it."""
+    noun = asked_noun(_last_clause(question))
+    return noun if noun is not None and not kb.index.knows(noun) else None
+
+
+def _last_clause(question: str) -> str:
+    """Return the last clause of a question: what it asks, after the asker's context."""
+    starts = _clause_starts(question.rstrip("？?！!。 　"))
+    return question[starts[-1]:] if starts else question
 
 
 def _asks_more_of_the_best(kb: Knowledge, question: str, hits: list[Hit]) -> bool:
@@ -153,8 +168,7 @@ def _asks_more_of_the_best(kb: Knowledge, question: str, hits: list[Hit]) -> boo
     Only the last clause: the asker's context before it names things that cue facts too ("うちは飲食店
     なんだけど、おすすめの温泉ある？" names the 飲食店 of a desk's seminar).
     """
-    starts = _clause_starts(question.rstrip("？?！!。 　"))
-    asked = question[starts[-1]:] if starts else question
+    asked = _last_clause(question)
     second = len(asked_facts(asked, kb.entries[hits[1].entry_id], kb.index)) if len(hits) > 1 else 0
     return len(asked_facts(asked, kb.entries[hits[0].entry_id], kb.index)) > second
 

@@ -39,6 +39,7 @@ SHORT_VARIANT = 3
 # (its answer's and its facts' cues: 財源, 元手), and only a word told by this many entries at most.
 TOLD_WORD_CREDIT = 0.5
 MAX_TOLD_WORD_ENTRIES = 2
+KNOWN_RUN = 3
 # A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
 MIN_KANA_WORD = 3
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
@@ -348,6 +349,12 @@ class SearchIndex:
         # there a cue in kana, いくら, would be read as a word of its own where it is part of one), those
         # of no known word: いつから (イツ|カラ) stays two words, as the keys have them.
         told_anywhere = {w for told in told_words for w in told if len(w) >= 2}
+        # What the entries have in their keys or tell: as written, and as read, word by word or in runs of up
+        # to KNOWN_RUN words (an IME's homophone, 変換 for 返還, is found by its sound as a word of its own).
+        self._every_surface = "\n".join(surface_key(text) for doc in documents for text in (*doc.keys, *doc.words))
+        self._every_reading = told_anywhere | {
+            "".join(parts[i:j]) for joined in self._words for parts in [joined.split(SEPARATOR)]
+            for i in range(len(parts)) for j in range(i + 1, min(i + KNOWN_RUN, len(parts)) + 1)}
         self._known_words |= {w for w in told_anywhere if not any(w[i:j] in self._known_words
                                                          for i in range(len(w)) for j in range(i + 2, len(w) + 1)
                                                          if j - i < len(w))}
@@ -441,6 +448,13 @@ class SearchIndex:
         """Tell whether some entry's keys have the text, as a word of its own (東京, パラオ)."""
         word = SEPARATOR + self.vocabulary.key(text) + SEPARATOR
         return any(word in words for words in self._words)
+
+    def knows(self, word: str) -> bool:
+        """Tell whether some entry has the word in its keys or in what it tells: as written (拠点 of よろず支援拠点),
+        or as read, synonyms folded, a word or a few of them (変換, read as 返還), or each of its parts (主催|者)."""
+        parts = [part for part in self.vocabulary.key(word).split(SEPARATOR) if part]
+        return surface_key(word) in self._every_surface or (
+            bool(parts) and ("".join(parts) in self._every_reading or all(p in self._every_reading for p in parts)))
 
     def _question_words(self, question: str) -> list[str]:
         question = self._kana_words_in_katakana(question)

@@ -10,7 +10,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-from typing import Container, Iterable, Sequence
+from typing import Container, Iterable, NamedTuple, Sequence
 
 from sudachipy import Dictionary, SplitMode
 
@@ -59,7 +59,7 @@ def kana_reading(kana: str) -> str:
 
 def spoken_reading(text: str) -> str:
     """Return the reading of every word of a text, particles too (市の工事: シノコウジ), as it sounds typed in kana."""
-    return _fold_reading("".join(_reading_of(surface, reading) for surface, reading, _, _ in _tokens(nfkc(text))))
+    return _fold_reading("".join(_reading_of(m.surface, m.reading) for m in _tokens(nfkc(text))))
 
 
 def latin_words(text: str) -> set[str]:
@@ -142,16 +142,26 @@ def _tokenizer():  # type: ignore[no-untyped-def]
     return tokenizer
 
 
+class _Morpheme(NamedTuple):
+    """A morpheme as Sudachi reads it, with the levels of its part of speech the matcher looks at."""
+
+    surface: str
+    reading: str
+    pos: str  # 名詞, 助詞 …
+    kind: str  # its second level: 普通名詞, 固有名詞, 数詞 …
+    detail: str  # its third level: 地名 for a place, 副詞可能 for a noun of time (場合, 際) …
+
+
 @lru_cache(maxsize=4096)
-def _tokens(text: str) -> tuple[tuple[str, str, str, str], ...]:
-    """Return (surface, reading, part of speech, its third level: 地名 for a place) for each NFKC morpheme."""
-    tokens: list[tuple[str, str, str, str]] = []
+def _tokens(text: str) -> tuple[_Morpheme, ...]:
+    """Return the NFKC text's morphemes."""
+    tokens: list[_Morpheme] = []
     for m in _tokenizer().tokenize(text):
         pos = m.part_of_speech()
-        token = (m.surface(), m.reading_form(), pos[0], pos[2])
-        if token[0] == "会っ" and tokens and tokens[-1][2] == "名詞":
+        token = _Morpheme(m.surface(), m.reading_form(), pos[0], pos[1], pos[2])
+        if token.surface == "会っ" and tokens and tokens[-1].pos == "名詞":
             # Sudachi reads 相談会って, 説明会って as 相談|会っ(て) (to meet): the suffix 会 (カイ) it is.
-            token = ("会", "カイ", "接尾辞", "*")
+            token = _Morpheme("会", "カイ", "接尾辞", "名詞的", "*")
         tokens.append(token)
     return tuple(tokens)
 
@@ -180,18 +190,18 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     trusted = has_kanji(text)
     # Symbols and spaces go; but not a small kana Sudachi takes for one (っ of かれっじ, ぃ of こーでぃねーたー): it is part of a word.
     tokens = [t for t in _tokens(text[:2000])
-              if (t[2] not in ("補助記号", "空白") or _SMALL_KANA.fullmatch(t[0])) and not _LAUGHTER.fullmatch(t[0])]
-    if len(tokens) > 1 and tokens[-1][0] == "笑":
+              if (t.pos not in ("補助記号", "空白") or _SMALL_KANA.fullmatch(t.surface)) and not _LAUGHTER.fullmatch(t.surface)]
+    if len(tokens) > 1 and tokens[-1].surface == "笑":
         tokens.pop()
     parts: list[str] = []
     previous_kana = False
-    for i, (surface, reading, pos, _) in enumerate(tokens):
+    for i, (surface, reading, pos, _, _) in enumerate(tokens):
         if trusted and pos in _DROP_POS and _HIRAGANA.fullmatch(surface[:1] or "x"):
             # A one-kana "particle" between two hiragana pieces, or before one at the very start (no
             # particle begins a message), is part of a word typed in kana (しょう/が/く/きん, は/ま/こん).
             neighbours = (i + 1,) if i == 0 else (i - 1, i + 1)
             inside_kana_word = (len(surface) == 1 and i < len(tokens) - 1
-                                and all(_HIRAGANA.fullmatch(tokens[j][0][:1] or "x") for j in neighbours))
+                                and all(_HIRAGANA.fullmatch(tokens[j].surface[:1] or "x") for j in neighbours))
             if not inside_kana_word:
                 continue
         reading = _fold_reading(_reading_of(surface, reading))
@@ -218,8 +228,8 @@ def municipalities(text: str) -> tuple[str, ...]:
     Its morphemes are tokenised once per text, in the cache reading_tokens() uses too.
     """
     tokens = _tokens(nfkc(text)[:2000])
-    return tuple(place[0] + suffix[0] for place, suffix in zip(tokens, tokens[1:])
-                 if place[3] == "地名" and suffix[0] in _ADMINISTRATIVE_SUFFIXES)
+    return tuple(place.surface + suffix.surface for place, suffix in zip(tokens, tokens[1:])
+                 if place.detail == "地名" and suffix.surface in _ADMINISTRATIVE_SUFFIXES)
 
 
 def owner_places(text: str) -> tuple[str, ...]:
@@ -228,8 +238,45 @@ def owner_places(text: str) -> tuple[str, ...]:
     Not one in Latin letters: Sudachi takes the Japan of "TATAKIAGE Japanの取り組み" for the country.
     """
     tokens = _tokens(nfkc(text)[:2000])
-    return tuple(place[0] for place, particle in zip(tokens, tokens[1:])
-                 if place[3] == "地名" and not place[0].isascii() and particle[0] == "の" and particle[2] == "助詞")
+    return tuple(place.surface for place, particle in zip(tokens, tokens[1:])
+                 if place.detail == "地名" and not place.surface.isascii() and particle.surface == "の" and particle.pos == "助詞")
+
+
+# Particles after which a noun says how, where or with whom, not what is asked (自分だけで申請できる？, 店で使える).
+_ADVERBIAL_PARTICLES = {"で", "に", "へ", "から", "と", "より", "まで", "だけ", "のみ", "ばかり", "など"}
+
+
+def asked_noun(text: str) -> str | None:
+    """Return the thing a question asks about: its last noun, with the suffixes that make it one word (奨励金,
+    会議所), as "金利" in 公庫の金利は何％？. Passed over are places, numbers and pronouns (何), nouns of an
+    occasion, an amount or a count (場合, いくら, 件, ％), and a noun followed by で, に … (how, where:
+    自分だけで申請できる？).
+
+    None where that noun names no thing: an action asked for ("ご教示ください", "相談したい"); or where it cannot
+    be told: of a single character (店), or not written in kanji.
+    """
+    tokens = _tokens(nfkc(text)[:2000])
+    asked = None
+    for i, m in enumerate(tokens):
+        if (m.pos != "名詞" or m.detail in ("地名", "副詞可能", "助数詞可能") or m.kind in ("数詞", "代名詞")
+                or m.surface.startswith("何")):  # 何人, 何時: one word to Sudachi, a question of a number
+            continue
+        end = i + 1
+        while end < len(tokens) and tokens[end].pos == "接尾辞":
+            end += 1
+        if not (end < len(tokens) and tokens[end].surface in _ADVERBIAL_PARTICLES and tokens[end].pos == "助詞"):
+            asked = (i, end)
+    if asked is None:
+        return None
+    begin, end = asked
+    if not ((end > begin + 1 and tokens[end - 1].kind == "名詞的") or tokens[begin].kind == "固有名詞"
+            or tokens[begin].detail == "一般"):
+        return None  # an action asked for (相談したい, 紹介して)
+    word = "".join(t.surface for t in tokens[begin:end])
+    # Written in kanji throughout, and not the end of a word begun in kana (がく金 of しょうがく金).
+    kanji = all(has_kanji(t.surface) for t in tokens[begin:end]) and not (
+        begin > 0 and _HIRAGANA.match(tokens[begin - 1].surface) and tokens[begin - 1].pos not in _DROP_POS)
+    return word if kanji and len(word) >= 2 else None
 
 
 def reading_key(text: str) -> str:

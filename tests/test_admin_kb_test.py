@@ -112,6 +112,13 @@ def test_explain_of_a_hedged_guess_says_it_is_a_guess_not_an_answer(kb: Knowledg
     assert "判定：「もしかして」と回答する" in render(e) and "直し方" in render(e)
 
 
+def test_explain_names_the_thing_asked_that_no_entry_has_a_word_for(kb: Knowledge):
+    e = explain(kb, "日本政策金融公庫の金利は何％ですか", at("2026-11-27T10:00:00"))
+    assert e.unknown_thing == "金利" and e.decision == "suggest" and e.matches[0].entry_id == "desk-jfc"
+    assert "尋ねている事柄「金利」はどの項目にもない言葉" in render(e)
+    assert explain(kb, "日本政策金融公庫の電話番号", at("2026-11-27T10:00:00")).unknown_thing is None
+
+
 def test_explain_shows_the_words_a_question_typed_in_kana_is_split_into(kb: Knowledge):
     e = explain(kb, "ほじょきんはいくら", at("2026-11-27T10:00:00"))
     assert e.words == ("ホジョキン", "ハ", "イクラ")  # the knowledge's words, and the particle between

@@ -425,3 +425,20 @@ def test_a_word_only_an_entrys_answer_tells_counts_towards_finding_it(chat):
     # インキュベーションマネージャー is in the council members' answer (and a desk's fact), in no key.
     result = chat.say("インキュベーションマネージャー 誰？")
     assert result.intent == "faq" and "奥瀬" in result.text
+
+
+def test_a_question_for_a_thing_no_entry_tells_is_offered_the_closest_entries_not_answered(chat):
+    # The bank's desk is named, but its interest rate is not in the knowledge: a choice to tap, not an answer.
+    result = chat.say("日本政策金融公庫の金利は何％ですか")
+    assert result.intent == "fallback" and "faq:desk-jfc" in [c.data for c in result.choices]
+    assert chat.say("いわき商工会議所の年会費はいくらですか").intent == "fallback"
+
+
+@pytest.mark.parametrize("text, entry_id", [
+    ("奨学金の変換支援の補助率", "scholarship-repayment"),  # 変換 is the IME's 返還
+    ("ハマコンの主催者", "hamakon"),
+    ("日本政策金融公庫の電話番号", "desk-jfc"),
+])
+def test_a_question_for_a_thing_the_knowledge_tells_is_still_answered(chat, text: str, entry_id: str):
+    result = chat.say(text)
+    assert result.intent == "faq" and result.entry_id == entry_id

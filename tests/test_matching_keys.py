@@ -142,3 +142,15 @@ def test_noise_phrases_are_left_out_as_written_not_by_their_reading(kb: Knowledg
 ])
 def test_an_everyday_word_folds_to_the_knowledges(kb: Knowledge, text, word):
     assert word in kb.index.words(text)
+
+
+@pytest.mark.parametrize("word, known", [
+    ("拠点", True),  # as written, inside よろず支援拠点
+    ("変換", True),  # the IME's homophone of 返還, by its sound
+    ("主催者", True),  # 主催 and 者, each a word of the knowledge
+    ("奨励金", True),
+    ("金利", False),
+    ("会費", False),  # though カイヒ is heard in 何回開かれた
+])
+def test_the_index_knows_the_words_its_entries_have_as_written_or_as_read(kb: Knowledge, word: str, known: bool):
+    assert kb.index.knows(word) is known

@@ -1,8 +1,8 @@
 """Japanese text keys: width, kana, readings, IME homophones."""
 import pytest
 
-from knowledge.text import (bigrams, cuts_syllable, has_syllables, nfkc, reading_key, reading_tokens, surface_key,
-                            to_hiragana, to_katakana)
+from knowledge.text import (asked_noun, bigrams, cuts_syllable, has_syllables, nfkc, reading_key, reading_tokens,
+                            surface_key, to_hiragana, to_katakana)
 
 
 def test_half_width_katakana_is_folded_to_full_width():
@@ -106,3 +106,19 @@ def test_a_piece_counts_only_found_with_whole_syllables():
 ])
 def test_a_small_kana_sudachi_takes_for_a_symbol_is_kept(text, reading):
     assert "".join(reading_tokens(text)[0]).startswith(reading)
+
+
+@pytest.mark.parametrize("text, noun", [
+    ("日本政策金融公庫の金利は何％ですか", "金利"),  # 何％ is passed over
+    ("いわき商工会議所の年会費はいくらですか", "会費"),  # 年 counts, いくら is an amount
+    ("本社機能の奨励金は1人いくら？", "奨励金"),  # the suffix is part of the word
+    ("小名浜の店で使える補助金", "補助金"),  # a place, and 店 followed by で (where), are passed over
+    ("経営の悩みを専門家に相談したい", None),  # an action asked for
+    ("経営発達補助金って自分だけで申請できるの？", None),
+    ("空き家を改装して店を開きたい", None),  # 店: one character, not to be told
+    ("しょうがく金の支援は何人", None),  # 支援 asks an action; がく金 ends a word typed in kana
+    ("ほじょきんのじょうげん", None),
+    ("", None),
+])
+def test_the_noun_a_question_asks_about_is_its_last_noun_of_a_thing(text, noun):
+    assert asked_noun(text) == noun
