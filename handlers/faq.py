@@ -241,7 +241,9 @@ def _suggest(turn: Turn, hits: list[Hit]) -> Outcome:
     choices = tuple(Choice(kb.entries[h.entry_id].entry.short_title, POSTBACK_PREFIX + h.entry_id) for h in picks)
     lines = "\n".join(f"・{kb.entries[h.entry_id].entry.title}" for h in picks)
     record = RecordQuestion(turn.text[:1000], "low_confidence", hits[0].entry_id, round(hits[0].score, 3))
-    text = f"{kb.messages.not_sure}\n{lines}"
+    thing = unknown_thing_asked(kb, turn.text)
+    intro = kb.messages.unknown_thing.format(thing=thing) if thing else kb.messages.not_sure
+    text = f"{intro}\n{lines}"
     # Not an answer: the intent says so, so that nobody (and no statistic) takes it for one.
     return Outcome("fallback", (Reply(text, choices=choices + (handoff_choice(turn),)),),
                    effects=(record,), score=round(hits[0].score, 3))

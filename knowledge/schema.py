@@ -103,6 +103,7 @@ class MessagesFile(Strict):
     thanks: NonEmpty
     fallback: NonEmpty
     not_sure: NonEmpty
+    unknown_thing: NonEmpty  # not_sure for a question of a thing no entry has a word for, "{thing}" replaced by it
     hedge: NonEmpty  # "{title}" is replaced by the guessed entry's short title
     as_of_note: NonEmpty  # "{as_of}" is replaced
     outdated_note: NonEmpty  # "{valid_until}" is replaced
@@ -148,7 +149,8 @@ class MessagesFile(Strict):
     @model_validator(mode="after")
     def _placeholders_present(self) -> "MessagesFile":
         for name, placeholder in (("as_of_note", "{as_of}"), ("outdated_note", "{valid_until}"),
-                                  ("elsewhere", "{place}"), ("other_program", "{program}")):
+                                  ("elsewhere", "{place}"), ("other_program", "{program}"),
+                                  ("unknown_thing", "{thing}")):
             if placeholder not in getattr(self, name):
                 raise ValueError(f"{name} には {placeholder} を含めてください")
         return self

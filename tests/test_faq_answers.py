@@ -431,6 +431,7 @@ def test_a_question_for_a_thing_no_entry_tells_is_offered_the_closest_entries_no
     # The bank's desk is named, but its interest rate is not in the knowledge: a choice to tap, not an answer.
     result = chat.say("日本政策金融公庫の金利は何％ですか")
     assert result.intent == "fallback" and "faq:desk-jfc" in [c.data for c in result.choices]
+    assert "「金利」については、このチャットにはご案内できる情報がありません" in result.text
     assert chat.say("いわき商工会議所の年会費はいくらですか").intent == "fallback"
 
 
