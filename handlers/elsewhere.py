@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from handlers import faq
 from handlers.base import Outcome, Turn
-from knowledge.text import has_any, municipalities, owner_places, reading_key, surface_key, word_keys, word_readings
+from knowledge.text import (has_any, has_syllables, municipalities, owner_places, reading_key, spoken_reading,
+                            surface_key, word_keys, word_readings)
 
 
 def _other_place(turn: Turn) -> str | None:
@@ -13,11 +14,16 @@ def _other_place(turn: Turn) -> str | None:
 
     Named with its suffix (仙台市), or without one as the owner of what is asked (郡山の創業支援) unless
     the knowledge names that place itself (東京 of the head offices moved to Iwaki, パラオ of a study trip).
+    Typed in kana, a place is known by its sound, if it is one of the knowledge's other places ("ふくしましの
+    ゆうし": 福島市), in whole syllables (not the フクシマシ of ふくしましんきん).
     """
-    home = turn.kb.messages.home_places
+    messages = turn.kb.messages
+    sounds = spoken_reading(turn.text[:500])
     named = [*municipalities(turn.text),
-             *(place for place in owner_places(turn.text) if not turn.kb.index.mentions(place))]
-    return next((place for place in named if place not in home), None)
+             *(place for place in owner_places(turn.text) if not turn.kb.index.mentions(place)),
+             *(place for place, sound in zip(messages.other_places, word_readings(messages.other_places))
+               if sound and has_syllables(sounds, sound))]
+    return next((place for place in named if place not in messages.home_places), None)
 
 
 def _other_program(turn: Turn) -> str | None:

@@ -135,6 +135,8 @@ class MessagesFile(Strict):
     # The municipalities and prefectures whose programs the bot knows; a question about another
     # one ("仙台市の融資制度") is told so with `elsewhere`, "{place}" replaced by the place asked about.
     home_places: list[NonEmpty] = Field(min_length=1)
+    # Other municipalities often asked about, found by their sound too: in a question typed in kana (ふくしましの融資).
+    other_places: list[NonEmpty] = []
     elsewhere: NonEmpty
     # Programs of others (the state's 持続化給付金, …) the bot does not cover; a question naming one is
     # told so with `other_program`, "{program}" replaced by the name asked about.

@@ -343,7 +343,9 @@ def test_a_greeting_followed_by_a_question_is_answered_as_a_question(chat):
 
 
 @pytest.mark.parametrize("text,place", [("仙台市の中小企業向け融資制度", "仙台市"), ("東京都の事業承継補助金の締め切り", "東京都"),
-                                        ("福島市の創業支援", "福島市"), ("郡山の創業支援", "郡山"), ("仙台の商談会", "仙台")])
+                                        ("福島市の創業支援", "福島市"), ("郡山の創業支援", "郡山"), ("仙台の商談会", "仙台"),
+                                        # typed in kana, one of the knowledge's other places, by its sound
+                                        ("ふくしましの ゆうしせいど おしえて", "福島市"), ("ｾﾝﾀﾞｲｼﾉ ｿｳｷﾞｮｳｼｴﾝ ｱﾙ?", "仙台市")])
 def test_a_question_about_another_municipality_is_not_answered_with_iwakis_programs(chat, text, place):
     result = chat.say(text)
     assert result.intent == "fallback" and result.entry_id is None
@@ -356,7 +358,8 @@ def test_a_question_about_another_municipality_is_not_answered_with_iwakis_progr
                                         ("本社を東京からいわきに移したい", "headquarters-relocation-incentive"),
                                         ("小名浜の店で使える補助金", "management-development-subsidy"),  # a place in Iwaki
                                         ("パラオの研修はいつ", "high-school-college"),  # a place the knowledge names
-                                        ("TATAKAGE Japanの取り組み", "hamakon")])  # no place: a name in Latin letters
+                                        ("TATAKAGE Japanの取り組み", "hamakon"),  # no place: a name in Latin letters
+                                        ("ふくしまけんのよろずしえんきょてん", "yorozu-support-collaboration")])
 def test_iwaki_its_prefecture_and_a_place_named_in_passing_are_still_answered(chat, text, entry):
     result = chat.say(text)
     assert result.intent == "faq" and result.entry_id == entry
