@@ -62,7 +62,8 @@ _KANA_MONTH = re.compile("(?:(?<![ぁ-ゖ])|(?<=の))(?:" + "|".join(sorted(_KAN
 _DIGIT_GATSU = re.compile(r"(\d{1,2})がつ")
 # Open-ended "from now on" phrases: the next occurrences, whenever they are.
 _OPEN = ["次いつ", "次はいつ", "次は？", "次は?", "つぎいつ", "次回", "今度", "こんど", "近々", "ちかぢか", "近いうち", "ちかいうち", "近日",
-         "もうすぐ", "直近", "これから", "今後", "こんご", "この先", "このさき", "次の", "今から"]
+         "もうすぐ", "直近", "これから", "今後", "こんご", "この先", "このさき", "次の", "今から",
+         "次なに", "次何", "次なん", "つぎなに"]
 
 
 @dataclass(frozen=True)

@@ -386,6 +386,15 @@ def test_what_is_on_this_month_lists_the_months_seminars_not_the_calendars_faq_e
     assert Chat(engine, now="2018-01-10T09:00:00").say("今月のカレンダーはどこで見られる？").intent == "faq"
 
 
+@pytest.mark.parametrize("text, now, shown, past", [
+    ("年内に参加できるものってまだある？", "2017-12-01T09:00:00", "12/22", "11/17"),  # what one can join, this year
+    ("次なにかイベントある？", "2017-12-23T09:00:00", "1/26", "12/22"),  # an event asked next
+])
+def test_what_is_on_asked_without_a_seminar_word_lists_the_seminars_ahead(engine, text, now, shown, past):
+    result = Chat(engine, now=now).say(text)
+    assert result.intent == "seminars" and shown in result.text and past not in result.text
+
+
 def test_a_place_to_consult_is_a_question_of_whom_to_ask(engine):
     result = Chat(engine, now="2026-11-27T10:00:00").say("親の会社を継ぐ予定なんですが、相談できる所ありますか")
     assert result.intent != "seminars" and "承継" in result.text

@@ -61,7 +61,7 @@ def test_a_date_phrase_names_these_days(text, start, end):
 
 
 @pytest.mark.parametrize("text", ["次いつ？", "知財の相談会は次はいつ", "今度のセミナー", "近々のセミナーは？", "これからのセミナー",
-                                  "直近の講座", "今後の予定", "ちかいうちの せみなー", "もうすぐある講座"])
+                                  "直近の講座", "今後の予定", "ちかいうちの せみなー", "もうすぐある講座", "次なにかイベントある？"])
 def test_next_and_from_now_on_are_open_ended_from_today(text):
     period = find_period(text, at(NOW))
     assert period is not None and period.is_open and period.start == date(2017, 10, 15)
