@@ -379,7 +379,8 @@ def test_a_question_about_the_states_program_is_not_answered_with_iwakis_subsidy
 
 @pytest.mark.parametrize("text", ["自宅のお風呂をリフォームしたい。市から補助金って出る？", "子どもを保育園に入れたい。申し込みはどこ？",
                                   "市役所の職員採用試験はいつ？", "移住して空き家に住みたい、支援金ある？",
-                                  "じょせい の けんしん むりょう に なる？", "ﾏｲﾅﾝﾊﾞｰｶｰﾄﾞ ﾉ ｳｹﾄﾘ ﾊﾞｼｮ"])
+                                  "じょせい の けんしん むりょう に なる？", "ﾏｲﾅﾝﾊﾞｰｶｰﾄﾞ ﾉ ｳｹﾄﾘ ﾊﾞｼｮ",
+                                  "宝くじの当選番号"])  # 当選 reads as the subsidy's 採択, 番号 as a desk's 電話番号
 def test_a_matter_of_ones_own_life_is_told_the_bot_serves_businesses(chat, text):
     result = chat.say(text)
     assert result.intent == "fallback" and result.entry_id is None
