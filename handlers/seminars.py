@@ -126,10 +126,16 @@ def wants(turn: Turn) -> bool:
         # "知財の相談 次いつ", "弁護士の無料相談はいつ？": a date of the topic's sessions is asked and there
         # is one to give, which an organiser's contact card would not.
         return not _faq_knows_better(turn, q)
-    if _only_the_topic(q) and _scheduled(turn, q):
+    if _only_the_topic(q):
         # A topic typed alone ("簿記", "経営計画") is ours while such a seminar is ahead, unless the FAQ is sure
         # of a program of its seminars: the entry it is surest of otherwise (創業支援事業計画 for 経営計画) is
-        # not what the word asks.
+        # not what the word asks. With none ahead, it is ours where a seminar's title has the word and the FAQ
+        # has no answer: that there were such ("簿記": よくわかる3級簿記講座) tells more than a fallback. Not a
+        # word of a category only: 確定申告 is no seminar's subject, though a tax seminar is in its category.
+        if not _scheduled(turn, q):
+            titles = [surface_key(s.title) for s in q.calendar.select(q.match)]
+            return (any(word in title for word in word_keys(q.match.words) if word for title in titles)
+                    and not faq.answers(turn.kb, turn.text))
         hits = faq.search(turn.kb, turn.text, limit=2)
         return not (faq.is_confident(hits) and hits[0].entry_id in {s.program for s in q.calendar.select(q.match)})
     # So is a seminar's own phrase alone: "消費税の軽減税率って外食は何%？" names the 軽減税率 seminar's keyword,
