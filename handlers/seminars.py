@@ -129,15 +129,16 @@ def wants(turn: Turn) -> bool:
     if _only_the_topic(q):
         # A topic typed alone ("簿記", "経営計画") is ours while such a seminar is ahead, unless the FAQ is sure
         # of a program of its seminars: the entry it is surest of otherwise (創業支援事業計画 for 経営計画) is
-        # not what the word asks. With none ahead, it is ours where a seminar's title has the word and the FAQ
-        # has no answer: that there were such ("簿記": よくわかる3級簿記講座) tells more than a fallback. Not a
-        # word of a category only: 確定申告 is no seminar's subject, though a tax seminar is in its category.
-        if not _scheduled(turn, q):
-            titles = [surface_key(s.title) for s in q.calendar.select(q.match)]
-            return (any(word in title for word in word_keys(q.match.words) if word for title in titles)
-                    and not faq.answers(turn.kb, turn.text))
+        # not what the word asks. With none ahead, so it is where a seminar's title has the word: that there
+        # were such ("簿記": よくわかる3級簿記講座, "展示会") tells more than a fallback or another entry. Not a word
+        # of a category only (確定申告 is no seminar's subject, though a tax seminar is in its category), nor
+        # the name of an entry the FAQ is sure of (創業支援事業計画).
+        selected = q.calendar.select(q.match)
         hits = faq.search(turn.kb, turn.text, limit=2)
-        return not (faq.is_confident(hits) and hits[0].entry_id in {s.program for s in q.calendar.select(q.match)})
+        if not _scheduled(turn, q) and (not any(_titled_by(s, q) for s in selected)
+                                         or (hits and hits[0].score >= faq.SURE_AT)):
+            return False
+        return not (faq.is_confident(hits) and hits[0].entry_id in {s.program for s in selected})
     # So is a seminar's own phrase alone: "消費税の軽減税率って外食は何%？" names the 軽減税率 seminar's keyword,
     # and "none is scheduled" would not answer it.
     specific = any(len(k) >= SPECIFIC_KEYWORD for k in word_keys(q.match.keywords)) and _scheduled(turn, q)
@@ -275,8 +276,9 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     # a time (a wish to learn or to consult: "ろぼっとの べんきょう"): said to be over, with their dates. A
     # question of seminars ("IT関係のセミナーある？") is not told of seminars of the past.
     recalls_the_topic = q.match.is_topical and (q.held_word or (not q.seminar_word and q.period is None))
-    past_named = [s for s in seminars if (s.id in q.match.named or recalls_the_topic)
-                  and not _upcoming([s], Period(today, None, ""), today)][:MAX_HELD]
+    past_named = sorted((s for s in seminars if (s.id in q.match.named or recalls_the_topic)
+                         and not _upcoming([s], Period(today, None, ""), today)),
+                        key=lambda s: not _titled_by(s, q))[:MAX_HELD]  # 経営計画作成支援セミナー first for 経営計画
     for seminar in past_named:
         lines.append(w.past_named.format(title=seminar.title, held=_held(seminar, today)))
     if past_named and not _upcoming(seminars, Period(today, None, ""), today):
@@ -307,6 +309,12 @@ def _answer(turn: Turn, cal: SeminarCalendar, q: Question) -> Outcome:
     lines.append(w.organisers_line.format(phones=_phones(seminars or list(cal.seminars.values()))))
     reply = Reply("\n".join(lines), choices=(faq.handoff_choice(turn),))
     return Outcome(INTENT, (reply,), memory=memory)
+
+
+def _titled_by(seminar: Seminar, q: Question) -> bool:
+    """Tell whether the seminar's title has one of the calendar's words the question names (簿記 in 3級簿記講座)."""
+    title = surface_key(seminar.title)
+    return any(word and word in title for word in word_keys(q.match.words))
 
 
 def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[Container[str], Container[str]]:

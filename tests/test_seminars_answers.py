@@ -453,6 +453,18 @@ def test_a_topic_typed_alone_lists_its_seminars_while_one_is_ahead_and_tells_of_
     assert after.intent == "seminars" and "「よくわかる3級簿記講座」は2017年11月" in after.text and "開催済み" in after.text
 
 
+@pytest.mark.parametrize("text, first", [("展示会", "見本市・展示会活用セミナー"),  # not the meeting's 企画展示ホール
+                                         ("経営計画", "経営計画作成支援セミナー")])  # not 創業支援事業計画
+def test_a_topic_typed_alone_with_none_ahead_tells_first_of_the_past_seminars_titled_by_it(engine, text, first):
+    result = Chat(engine, now="2026-11-27T10:00:00").say(text)
+    assert result.intent == "seminars" and result.text.startswith(f"「{first}")
+
+
+def test_the_name_of_an_entry_the_faq_is_sure_of_is_answered_though_its_words_are_topics(engine):
+    result = Chat(engine, now="2026-11-27T10:00:00").say("創業支援事業計画")
+    assert result.intent == "faq" and result.entry_id == "startup-support-plan"
+
+
 def test_a_topic_typed_alone_that_is_no_seminars_subject_is_not_told_of_past_seminars(engine):
     # 確定申告 is a word of the tax category, but no seminar's title has it.
     assert Chat(engine, now="2026-11-27T10:00:00").say("確定申告").intent == "fallback"
