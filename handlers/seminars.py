@@ -155,7 +155,8 @@ def _only_the_topic(q: Question) -> bool:
     if not q.match.is_topical:
         return False
     said = len(reading_key(q.text))
-    return said > 0 and said <= sum(len(reading_key(w)) for w in q.match.words)
+    # Each sound once: 経営の相談 and 経営相談 are one word found twice in "ｺｰﾃﾞｨﾈｰﾀｰに経営相談したい".
+    return said > 0 and said <= sum(len(sound) for sound in {reading_key(w) for w in q.match.words})
 
 
 def _asks_what_is_on_not_the_calendar(q: Question, entry_id: str) -> bool:
