@@ -20,7 +20,7 @@ from handlers.base import CreateLead, Outcome, RelayToSecretariat, Turn
 from handlers.replies import Card, Choice, Reply
 from handlers.smalltalk import menu_choices
 from knowledge.handoff import HandoffFile, OfficeHours
-from knowledge.text import has_any, surface_key, word_keys
+from knowledge.text import counterparts, has_any, surface_key, word_keys
 
 NAME = "handoff"
 START = f"{NAME}:start"
@@ -36,9 +36,7 @@ STEPS = ("name", "business", "contact", "topic", "preferred_time", "confirm")
 MAX_LENGTH = {"name": 50, "business": 100, "contact": 100, "topic": 1000, "preferred_time": 100}
 # "経営のことで相談したい" is a handoff; "信用組合に相談したいです" is a question the FAQ answers.
 _MAYBE_START_MAX_CHARS = 40
-_COUNTERPART_PARTICLES = ("に", "へ")
 _QUESTION_MARK = re.compile(r"[?？]")
-_TRAILING_KANJI = re.compile(r"[\u4e00-\u9fff]+$")  # what is asked, compounded before the ask (経営 of 経営相談したい)
 
 
 def wording(turn: Turn) -> HandoffFile:
@@ -58,13 +56,9 @@ def wants(turn: Turn) -> bool:
     w = wording(turn)
     if has_any(turn.text, w.start_words):
         return True
-    if len(turn.text) <= _MAYBE_START_MAX_CHARS:
-        key = surface_key(turn.text)
-        for word_key in word_keys(w.maybe_start_words):
-            at = key.find(word_key)
-            # "Xに(経営)相談したい" names whom to ask (a desk the FAQ knows); "Xについて相談したい" names the topic.
-            if at >= 0 and not _TRAILING_KANJI.sub("", key[:at]).endswith(_COUNTERPART_PARTICLES):
-                return not _asks_what_the_faq_answers(turn)
+    if len(turn.text) <= _MAYBE_START_MAX_CHARS and has_any(turn.text, w.maybe_start_words):
+        # "Xに(経営)相談したい" names whom to ask (a desk the FAQ knows); "Xについて相談したい" names the topic.
+        return not counterparts(turn.text) and not _asks_what_the_faq_answers(turn)
     return False
 
 

@@ -279,6 +279,31 @@ def asked_noun(text: str) -> str | None:
     return word if kanji and len(word) >= 2 else None
 
 
+# The verbs that make に a compound particle (について, に関して, に対して, によって, にとって, に向けて, において).
+_COMPOUND_PARTICLE_VERBS = {"つい", "付い", "関し", "関する", "対し", "対する", "よっ", "よる", "より", "とっ", "向け", "おい",
+                            "於い", "際し", "つき", "基づい", "沿っ"}
+
+
+def counterparts(text: str) -> tuple[str, ...]:
+    """Return whom a text names to turn to: each noun followed by に or へ ("専門家に無料で相談したい": 専門家),
+    with its suffixes. Not a time (来月に), a pronoun (誰かに), an action (相談に乗ってほしい), nor the start of
+    について, に関して …."""
+    tokens = _tokens(nfkc(text)[:2000])
+    found = []
+    for i, m in enumerate(tokens):
+        if m.surface not in ("に", "へ") or m.pos != "助詞" or i == 0:
+            continue
+        if i + 1 < len(tokens) and tokens[i + 1].surface in _COMPOUND_PARTICLE_VERBS:
+            continue
+        begin = i
+        while begin > 0 and tokens[begin - 1].pos in ("名詞", "接尾辞", "接頭辞"):
+            begin -= 1  # the whole compound: 商工|会, 信金|さん
+        nouns = [t for t in tokens[begin:i] if t.pos == "名詞"]
+        if nouns and nouns[-1].kind != "代名詞" and nouns[-1].detail not in ("副詞可能", "助数詞可能", "サ変可能"):
+            found.append("".join(t.surface for t in tokens[begin:i]))
+    return tuple(found)
+
+
 def reading_key(text: str) -> str:
     """Return the reading of a text in katakana, without particles (when the text has kanji)."""
     return "".join(reading_tokens(text)[0])

@@ -144,7 +144,8 @@ def test_question_in_the_middle_is_answered_and_the_flow_resumes(chat: Chat, db:
 
 
 @pytest.mark.parametrize("text", ["担当者と話したい", "電話で相談したい", "人と話したい", "相談したい", "問い合わせたい",
-                                  "経営のことで相談したいです", "担当者に相談"])
+                                  "経営のことで相談したいです", "担当者に相談", "相談に乗ってほしい", "来月に相談したい",
+                                  "誰かに相談したい", "補助金について相談したい", "市役所の人に相談したい"])
 def test_these_start_the_handoff(chat: Chat, text: str) -> None:
     assert chat.say(text).flow == "handoff"
 
@@ -155,7 +156,8 @@ def test_the_fallback_button_starts_the_handoff(chat: Chat) -> None:
 
 
 @pytest.mark.parametrize("text", ["信用組合に相談したいです", "商工会議所に電話したい", "よろず支援拠点に相談したい",
-                                  "信金さんに経営相談したい"])  # whom to ask, with what about compounded
+                                  "信金さんに経営相談したい",  # whom to ask, with what about compounded
+                                  "補助金のことを商工会に問い合わせたい", "経営のことを専門家に無料で相談したい"])
 def test_asking_how_to_reach_a_named_desk_is_answered_by_the_faq(chat: Chat, text: str) -> None:
     assert chat.say(text).flow is None
 

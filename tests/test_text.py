@@ -1,8 +1,8 @@
 """Japanese text keys: width, kana, readings, IME homophones."""
 import pytest
 
-from knowledge.text import (asked_noun, bigrams, cuts_syllable, has_syllables, nfkc, reading_key, reading_tokens,
-                            surface_key, to_hiragana, to_katakana)
+from knowledge.text import (asked_noun, bigrams, counterparts, cuts_syllable, has_syllables, nfkc, reading_key,
+                            reading_tokens, surface_key, to_hiragana, to_katakana)
 
 
 def test_half_width_katakana_is_folded_to_full_width():
@@ -122,3 +122,17 @@ def test_a_small_kana_sudachi_takes_for_a_symbol_is_kept(text, reading):
 ])
 def test_the_noun_a_question_asks_about_is_its_last_noun_of_a_thing(text, noun):
     assert asked_noun(text) == noun
+
+
+@pytest.mark.parametrize("text, named", [
+    ("経営のことを専門家に無料で相談したい", ("専門家",)),
+    ("信金さんに経営相談したい", ("信金さん",)),
+    ("補助金のことを商工会に問い合わせたい", ("商工会",)),
+    ("補助金について相談したい", ()),  # について, に関して: what about, not whom
+    ("補助金に関して相談したい", ()),
+    ("来月に相談したい", ()),  # a time
+    ("誰かに相談したい", ()),  # a pronoun
+    ("相談に乗ってほしい", ()),  # an action
+])
+def test_whom_a_message_turns_to_is_a_noun_before_ni(text, named):
+    assert counterparts(text) == named
