@@ -324,8 +324,9 @@ def _programs_behind(kb: Knowledge, cal: SeminarCalendar, q: Question) -> tuple[
 
     For a topic or a named seminar, the programs that run seminars; without a seminar word (a wish to
     learn or to consult: "経営の悩みを専門家に相談したい"; not a topic typed alone, "展示会", whose seminars
-    are what it asks), any entry the FAQ is sure of that names none of the calendar's seminars too (a desk's card names its seminars of the past: "担当：飲食店経営者のための…
-    セミナー"). For an organiser, its one program.
+    are what it asks), any entry the FAQ is sure of that names none of the calendar's seminars too (a
+    desk's card names its seminars of the past: "担当：飲食店経営者のための…セミナー"). For an organiser,
+    its one program.
     """
     if q.match.is_topical or q.match.named:
         return cal.programs, (frozenset() if q.seminar_word or _only_the_topic(q) else _NamingNoSeminar(kb, cal))

@@ -39,7 +39,7 @@ SHORT_VARIANT = 3
 # (its answer's and its facts' cues: 財源, 元手), and only a word told by this many entries at most.
 TOLD_WORD_CREDIT = 0.5
 MAX_TOLD_WORD_ENTRIES = 2
-KNOWN_RUN = 3
+KNOWN_RUN = 3  # words of a key in a row that a question may read as one (ショウレイ|キン: 奨励金), for knows()
 # A word typed in hiragana amid kanji is written in katakana from this many characters (_kana_words_in_katakana).
 MIN_KANA_WORD = 3
 _HIRAGANA_RUN = re.compile(r"[\u3041-\u3096ー]+")
