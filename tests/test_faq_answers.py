@@ -447,3 +447,10 @@ def test_a_question_for_a_thing_no_entry_tells_is_offered_the_closest_entries_no
 def test_a_question_for_a_thing_the_knowledge_tells_is_still_answered(chat, text: str, entry_id: str):
     result = chat.say(text)
     assert result.intent == "faq" and result.entry_id == entry_id
+
+
+@pytest.mark.parametrize("text", ["ほじょりつはどれくらい", "補助率ってどのくらい"])
+def test_how_much_at_the_end_asks_the_fact_and_is_no_word_of_its_own(chat, text: str):
+    # Typed in kana, どれくらい would be split into ドレ|クライ, a word no entry has, weighing the match down.
+    result = chat.say(text)
+    assert result.intent == "faq" and "3分の2" in result.text
