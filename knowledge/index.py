@@ -298,6 +298,7 @@ class SearchIndex:
         self.vocabulary = vocabulary
         self._ranking_cache: dict[str, tuple[Hit, ...]] = {}
         self._words_cache: dict[str, tuple[str, ...]] = {}
+        self._knows_cache: dict[str, bool] = {}
         self.entry_ids = [d.entry_id for d in documents]
         entry_keys: list[list[tuple[str, str]]] = []  # per entry: (reading key, surface key)
         grams: dict[str, int] = {}
@@ -402,6 +403,7 @@ class SearchIndex:
         """Empty the rankings and words kept per text (a benchmark times what a new question costs)."""
         self._ranking_cache.clear()
         self._words_cache.clear()
+        self._knows_cache.clear()
 
     def rank(self, question: str) -> tuple[Hit, ...]:
         """Rank every candidate entry for a question, best first, without the cache of rankings."""
@@ -452,6 +454,9 @@ class SearchIndex:
     def knows(self, word: str) -> bool:
         """Tell whether some entry has the word in its keys or in what it tells: as written (拠点 of よろず支援拠点),
         or as read, synonyms folded, a word or a few of them (変換, read as 返還), or each of its parts (主催|者)."""
+        return _kept(self._knows_cache, word, self._knows_uncached)
+
+    def _knows_uncached(self, word: str) -> bool:
         parts = [part for part in self.vocabulary.key(word).split(SEPARATOR) if part]
         return surface_key(word) in self._every_surface or (
             bool(parts) and ("".join(parts) in self._every_reading or all(p in self._every_reading for p in parts)))

@@ -57,6 +57,7 @@ def kana_reading(kana: str) -> str:
     return to_katakana(kana).translate(_READING_FOLD)
 
 
+@lru_cache(maxsize=4096)  # several handlers ask it of the same turn's text
 def spoken_reading(text: str) -> str:
     """Return the reading of every word of a text, particles too (市の工事: シノコウジ), as it sounds typed in kana."""
     return _fold_reading("".join(_reading_of(m.surface, m.reading) for m in _tokens(nfkc(text))))
@@ -246,6 +247,7 @@ def owner_places(text: str) -> tuple[str, ...]:
 _ADVERBIAL_PARTICLES = {"で", "に", "へ", "から", "と", "より", "まで", "だけ", "のみ", "ばかり", "など"}
 
 
+@lru_cache(maxsize=4096)  # the FAQ's verdict asks it of the same turn's text several times
 def asked_noun(text: str) -> str | None:
     """Return the thing a question asks about: its last noun, with the suffixes that make it one word (奨励金,
     会議所), as "金利" in 公庫の金利は何％？. Passed over are places, numbers and pronouns (何), nouns of an
