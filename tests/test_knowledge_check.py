@@ -83,21 +83,20 @@ def test_a_label_over_twenty_characters_is_refused(kb_copy: Path):
     assert any("20文字まで" in str(p) for p in err.value.problems)
 
 
-def test_an_elsewhere_message_without_its_place_placeholder_is_refused(kb_copy: Path):
+@pytest.mark.parametrize("message, placeholder, written, edited", [
+    ("elsewhere", "{place}", "{place}の制度については、{place}の窓口へお問い合わせください。", ""),
+    ("other_program", "{program}", "「{program}」は", "それは"),
+    ("unknown_thing", "{thing}", "「{thing}」については", "それについては"),
+])
+def test_a_message_without_its_placeholder_is_refused(kb_copy: Path, message: str, placeholder: str, written: str,
+                                                     edited: str):
     path = kb_copy / "messages.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("{place}の制度については、{place}の窓口へお問い合わせください。", ""), encoding="utf-8")
+    assert written in text
+    path.write_text(text.replace(written, edited), encoding="utf-8")
     with pytest.raises(KnowledgeError) as err:
         Knowledge.load(kb_copy)
-    assert any("elsewhere" in str(p) and "{place}" in str(p) for p in err.value.problems)
-
-
-def test_an_other_program_message_without_its_program_placeholder_is_refused(kb_copy: Path):
-    path = kb_copy / "messages.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("「{program}」は", "それは"), encoding="utf-8")
-    with pytest.raises(KnowledgeError) as err:
-        Knowledge.load(kb_copy)
-    assert any("other_program" in str(p) and "{program}" in str(p) for p in err.value.problems)
+    assert any(message in str(p) and placeholder in str(p) for p in err.value.problems)
 
 
 def test_duplicate_entry_ids_are_refused(kb_copy: Path):
