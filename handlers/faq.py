@@ -11,7 +11,7 @@ from handlers.smalltalk import menu_choices
 from knowledge.index import Hit, SearchIndex
 from knowledge.model import AnswerableEntry, Knowledge
 from knowledge.schema import Fact
-from knowledge.text import asked_noun, reading_key, surface_key, word_keys, word_readings
+from knowledge.text import asked_noun, contact_owner, reading_key, surface_key, word_keys, word_readings
 
 # Calibrated on tests/questions/ (faq and out_of_scope sets; see bench/calibrate.py):
 # - at or above ANSWER_AT with a clear lead over the runner-up, the best entry is answered;
@@ -150,9 +150,11 @@ def _verdict(kb: Knowledge, question: str, hits: list[Hit]) -> int:
 
 def unknown_thing_asked(kb: Knowledge, question: str) -> str | None:
     """Return the thing the question's last clause asks for if no entry has a word for it: "日本政策金融公庫の金利は？"
-    names the bank's desk, but asks its interest rate (金利), which the knowledge does not tell. The closest entries
-    are offered, not answered as if they told it."""
-    noun = asked_noun(_last_clause(question))
+    names the bank's desk, but asks its interest rate (金利), which the knowledge does not tell. Of a contact, the
+    thing asked is whose: "法務局の連絡先" asks for 法務局. The closest entries are offered, not answered as if they
+    told it."""
+    clause = _last_clause(question)
+    noun = contact_owner(clause, tuple(kb.messages.contact_words)) or asked_noun(clause)
     return noun if noun is not None and not kb.index.knows(noun) else None
 
 

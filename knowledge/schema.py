@@ -104,6 +104,8 @@ class MessagesFile(Strict):
     fallback: NonEmpty
     not_sure: NonEmpty
     unknown_thing: NonEmpty  # not_sure for a question of a thing no entry has a word for, "{thing}" replaced by it
+    # Words of a contact: "X の連絡先" asks for X, and X no entry has a word for is an unknown thing too (法務局).
+    contact_words: list[NonEmpty] = []
     hedge: NonEmpty  # "{title}" is replaced by the guessed entry's short title
     as_of_note: NonEmpty  # "{as_of}" is replaced
     outdated_note: NonEmpty  # "{valid_until}" is replaced

@@ -191,7 +191,8 @@ def reading_tokens(text: str) -> tuple[tuple[str, ...], bool]:
     trusted = has_kanji(text)
     # Symbols and spaces go; but not a small kana Sudachi takes for one (っ of かれっじ, ぃ of こーでぃねーたー): it is part of a word.
     tokens = [t for t in _tokens(text[:2000])
-              if (t.pos not in ("補助記号", "空白") or _SMALL_KANA.fullmatch(t.surface)) and not _LAUGHTER.fullmatch(t.surface)]
+              if (t.pos not in ("補助記号", "空白") or _SMALL_KANA.fullmatch(t.surface))
+              and not _LAUGHTER.fullmatch(t.surface)]
     if len(tokens) > 1 and tokens[-1].surface == "笑":
         tokens.pop()
     parts: list[str] = []
@@ -240,7 +241,8 @@ def owner_places(text: str) -> tuple[str, ...]:
     """
     tokens = _tokens(nfkc(text)[:2000])
     return tuple(place.surface for place, particle in zip(tokens, tokens[1:])
-                 if place.detail == "地名" and not place.surface.isascii() and particle.surface == "の" and particle.pos == "助詞")
+                 if place.detail == "地名" and not place.surface.isascii()
+                 and particle.surface == "の" and particle.pos == "助詞")
 
 
 # Particles after which a noun says how, where or with whom, not what is asked (自分だけで申請できる？, 店で使える).
@@ -279,6 +281,27 @@ def asked_noun(text: str) -> str | None:
     kanji = all(has_kanji(t.surface) for t in tokens[begin:end]) and not (
         begin > 0 and _HIRAGANA.match(tokens[begin - 1].surface) and tokens[begin - 1].pos not in _DROP_POS)
     return word if kanji and len(word) >= 2 else None
+
+
+@lru_cache(maxsize=4096)
+def contact_owner(text: str, contact_words: tuple[str, ...]) -> str | None:
+    """Return whose contact a text asks, the nouns before its last の when what follows names a contact:
+    "法務局" in 法務局の連絡先, "東邦銀行" in 東邦銀行の電話番号. Only an owner written in kanji or katakana, of two
+    characters or more, and not a place (いわきの窓口)."""
+    tokens = _tokens(nfkc(text)[:2000])
+    of = max((i for i, t in enumerate(tokens) if t.surface == "の" and t.pos == "助詞"), default=None)
+    if of is None or not any(word in surface_key("".join(t.surface for t in tokens[of + 1:]))
+                             for word in word_keys(contact_words) if word):
+        return None
+    begin = of
+    while begin > 0 and tokens[begin - 1].pos in ("名詞", "接尾辞", "接頭辞"):
+        begin -= 1
+    owner = tokens[begin:of]
+    word = "".join(t.surface for t in owner)
+    if (len(word) < 2 or _HIRAGANA.search(word) or any(t.detail == "地名" or t.kind == "代名詞" for t in owner)
+            or not all(t.pos != "名詞" or t.kind in ("普通名詞", "固有名詞") for t in owner)):
+        return None
+    return word
 
 
 # The verbs that make に a compound particle (について, に関して, に対して, によって, にとって, に向けて, において).

@@ -439,10 +439,18 @@ def test_a_question_for_a_thing_no_entry_tells_is_offered_the_closest_entries_no
     assert chat.say("いわき商工会議所の年会費はいくらですか").intent == "fallback"
 
 
+@pytest.mark.parametrize("text, thing", [("法務局の連絡先", "法務局"), ("東邦銀行の電話番号", "東邦銀行")])
+def test_the_contact_of_someone_no_entry_names_is_not_answered_with_a_desk_the_knowledge_has(chat, text: str,
+                                                                                              thing: str):
+    result = chat.say(text)
+    assert result.intent == "fallback" and f"「{thing}」については" in result.text
+
+
 @pytest.mark.parametrize("text, entry_id", [
     ("奨学金の変換支援の補助率", "scholarship-repayment"),  # 変換 is the IME's 返還
     ("ハマコンの主催者", "hamakon"),
     ("日本政策金融公庫の電話番号", "desk-jfc"),
+    ("商工会議所の連絡先", "desk-iwaki-cci"),
 ])
 def test_a_question_for_a_thing_the_knowledge_tells_is_still_answered(chat, text: str, entry_id: str):
     result = chat.say(text)

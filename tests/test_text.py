@@ -1,8 +1,8 @@
 """Japanese text keys: width, kana, readings, IME homophones."""
 import pytest
 
-from knowledge.text import (asked_noun, bigrams, counterparts, cuts_syllable, has_syllables, nfkc, reading_key,
-                            reading_tokens, surface_key, to_hiragana, to_katakana)
+from knowledge.text import (asked_noun, bigrams, contact_owner, counterparts, cuts_syllable, has_syllables, nfkc,
+                            reading_key, reading_tokens, surface_key, to_hiragana, to_katakana)
 
 
 def test_half_width_katakana_is_folded_to_full_width():
@@ -136,3 +136,16 @@ def test_the_noun_a_question_asks_about_is_its_last_noun_of_a_thing(text, noun):
 ])
 def test_whom_a_message_turns_to_is_a_noun_before_ni(text, named):
     assert counterparts(text) == named
+
+
+@pytest.mark.parametrize("text, owner", [
+    ("法務局の連絡先", "法務局"),
+    ("東邦銀行の電話番号", "東邦銀行"),
+    ("ハローワークの電話番号", "ハローワーク"),
+    ("税務署の場所はどこ", "税務署"),
+    ("よろずの連絡先", None),  # in kana: not to be told
+    ("いわきの窓口", None),  # a place
+    ("補助金の上限", None),  # no contact asked
+])
+def test_whose_contact_is_asked_is_the_noun_before_the_contact_word(text, owner):
+    assert contact_owner(text, ("連絡先", "電話", "番号", "場所", "窓口")) == owner
