@@ -3,6 +3,9 @@ state's ("持続化給付金ってまだ申請できる？"), or one's own life'
 Not ours, and said so plainly, not answered with Iwaki's programs for businesses."""
 from __future__ import annotations
 
+from itertools import chain
+from typing import Iterator
+
 from handlers import faq
 from handlers.base import Outcome, Turn
 from knowledge.text import (has_any, has_syllables, municipalities, owner_places, reading_key, spoken_reading,
@@ -18,12 +21,16 @@ def _other_place(turn: Turn) -> str | None:
     ゆうし": 福島市), in whole syllables (not the フクシマシ of ふくしましんきん).
     """
     messages = turn.kb.messages
-    sounds = spoken_reading(turn.text[:500])
-    named = [*municipalities(turn.text),
-             *(place for place in owner_places(turn.text) if not turn.kb.index.mentions(place)),
-             *(place for place, sound in zip(messages.other_places, word_readings(messages.other_places))
-               if sound and has_syllables(sounds, sound))]
+    named = chain(municipalities(turn.text),
+                  (place for place in owner_places(turn.text) if not turn.kb.index.mentions(place)),
+                  _places_sounded(turn.text, messages.other_places))  # looked at only while nothing else is found
     return next((place for place in named if place not in messages.home_places), None)
+
+
+def _places_sounded(text: str, places: list[str]) -> Iterator[str]:
+    """Yield the places whose sound the text has in whole syllables."""
+    sounds = spoken_reading(text[:500])
+    return (place for place, sound in zip(places, word_readings(places)) if sound and has_syllables(sounds, sound))
 
 
 def _other_program(turn: Turn) -> str | None:

@@ -50,7 +50,7 @@ FALL_BACK, SUGGEST, GUESS, ANSWER = range(4)
 # Where a message's context ends and its question may begin: "うちは飲食店なんだけど補助金ある？".
 _CLAUSE_END = re.compile(r"[。．！？!?\n、，,]|けど|けれど|ですが|んだが")
 _SENTENCE_END = re.compile(r"[。．！？!?\n]")
-_QUESTION_MARK = re.compile(r"[？?]")
+QUESTION_MARK = re.compile(r"[？?]")
 MIN_QUESTION = 4  # characters (of its reading too) a clause needs to be a question by itself
 # The question is at the end: only the last few clauses are tried, each ranked anew (a long message
 # of many commas would otherwise cost a ranking per comma).
@@ -108,12 +108,12 @@ def _questions_in(text: str) -> Iterator[str]:
     longest first, then its first sentence (a question asked first and explained after:
     "補助率ってどれくらい？かかった経費の何割出るの"). In a message that marks its question (？), a part
     without the mark is more about the asker ("市の補助金っていくらまで出るんですか？うちは従業員5人です")."""
-    marked = _QUESTION_MARK.search(text) is not None
+    marked = QUESTION_MARK.search(text) is not None
     for cut in _clause_starts(text)[-MAX_CLAUSES:]:
         question = text[cut:]
         if len(question.strip()) < MIN_QUESTION:
             break
-        if _asks_something(question) and (not marked or _QUESTION_MARK.search(question)):
+        if _asks_something(question) and (not marked or QUESTION_MARK.search(question)):
             yield question
     first = _SENTENCE_END.search(text)
     if first is not None and _asks_something(text[:first.end()]) and text[first.end():].strip():

@@ -36,7 +36,6 @@ STEPS = ("name", "business", "contact", "topic", "preferred_time", "confirm")
 MAX_LENGTH = {"name": 50, "business": 100, "contact": 100, "topic": 1000, "preferred_time": 100}
 # "経営のことで相談したい" is a handoff; "信用組合に相談したいです" is a question the FAQ answers.
 _MAYBE_START_MAX_CHARS = 40
-_QUESTION_MARK = re.compile(r"[?？]")
 
 
 def wording(turn: Turn) -> HandoffFile:
@@ -65,7 +64,7 @@ def wants(turn: Turn) -> bool:
 def _asks_what_the_faq_answers(turn: Turn) -> bool:
     """Tell whether the message also asks outright what the FAQ answers, if only as a guess ("補助金のことで問い合わせ
     たい。電話番号は？", "…問い合わせたいんだけど、どこに電話すればいい？"): the person stays one tap away."""
-    return bool(_QUESTION_MARK.search(turn.text)) and faq.answers(turn.kb, turn.text)
+    return bool(faq.QUESTION_MARK.search(turn.text)) and faq.answers(turn.kb, turn.text)
 
 
 def start(turn: Turn) -> Outcome:

@@ -283,6 +283,14 @@ def asked_noun(text: str) -> str | None:
     return word if kanji and len(word) >= 2 else None
 
 
+def _compound_start(tokens: tuple[_Morpheme, ...], end: int) -> int:
+    """Return where the nouns (with their prefixes and suffixes) that end before `end` begin: 商工|会, 信金|さん."""
+    begin = end
+    while begin > 0 and tokens[begin - 1].pos in ("名詞", "接尾辞", "接頭辞"):
+        begin -= 1
+    return begin
+
+
 @lru_cache(maxsize=4096)
 def contact_owner(text: str, contact_words: tuple[str, ...]) -> str | None:
     """Return whose contact a text asks, the nouns before its last の when what follows names a contact:
@@ -293,9 +301,7 @@ def contact_owner(text: str, contact_words: tuple[str, ...]) -> str | None:
     if of is None or not any(word in surface_key("".join(t.surface for t in tokens[of + 1:]))
                              for word in word_keys(contact_words) if word):
         return None
-    begin = of
-    while begin > 0 and tokens[begin - 1].pos in ("名詞", "接尾辞", "接頭辞"):
-        begin -= 1
+    begin = _compound_start(tokens, of)
     owner = tokens[begin:of]
     word = "".join(t.surface for t in owner)
     if (len(word) < 2 or _HIRAGANA.search(word) or any(t.detail == "地名" or t.kind == "代名詞" for t in owner)
@@ -320,9 +326,7 @@ def counterparts(text: str) -> tuple[str, ...]:
             continue
         if i + 1 < len(tokens) and tokens[i + 1].surface in _COMPOUND_PARTICLE_VERBS:
             continue
-        begin = i
-        while begin > 0 and tokens[begin - 1].pos in ("名詞", "接尾辞", "接頭辞"):
-            begin -= 1  # the whole compound: 商工|会, 信金|さん
+        begin = _compound_start(tokens, i)
         nouns = [t for t in tokens[begin:i] if t.pos == "名詞"]
         if nouns and nouns[-1].kind != "代名詞" and nouns[-1].detail not in ("副詞可能", "助数詞可能", "サ変可能"):
             found.append("".join(t.surface for t in tokens[begin:i]))
